@@ -1,0 +1,40 @@
+//! PLACEHOLDER being written (connector for affise).
+
+use domain::crypto::Credentials;
+
+use super::{Connector, ConnectorInfo, Cursor, FetchError, Page, PageRequest, PagingStyle, RawResponse};
+
+pub struct Affise {
+    info: ConnectorInfo,
+}
+
+impl Affise {
+    pub fn new() -> Self {
+        Self {
+            info: ConnectorInfo {
+                id: "affise".into(),
+                display_name: "Affise".into(),
+                kind: "native",
+                credential_fields: vec![],
+                paging: PagingStyle::PageTotal,
+                default_page_size: 100,
+                rate_limit_requests: 2,
+                rate_limit_per: std::time::Duration::from_secs(1),
+                approved_only: false,
+                docs_url: None,
+            },
+        }
+    }
+}
+
+impl Connector for Affise {
+    fn info(&self) -> &ConnectorInfo {
+        &self.info
+    }
+    fn page_request(&self, _creds: &Credentials, _cursor: Cursor) -> Result<PageRequest, FetchError> {
+        Err(FetchError::Config("not yet written".into()))
+    }
+    fn parse_page(&self, _creds: &Credentials, _resp: &RawResponse) -> Result<Page, FetchError> {
+        Err(FetchError::Config("not yet written".into()))
+    }
+}

@@ -1,0 +1,214 @@
+//! Lenient parsing at the edge: advertiser APIs send numbers as strings, booleans as "0"/"1",
+//! empty objects as `[]`, zero dates, "$2.50". These helpers read such values into strict
+//! types; money always becomes an exact `Decimal`, never f64.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+/// A decimal from a number or a string (`"2.50"`, `"$2.50"`, `"1,200.00"`, `" 3 "`).
+/// Empty, null and non-numeric values are `None`. Numbers are read from their exact JSON
+/// text (serde_json's `arbitrary_precision`), so `0.1` stays `0.1`.
+pub fn decimal(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Number(n) => decimal_str(&n.to_string()),
+        Value::String(s) => decimal_str(s),
+        _ => None,
+    }
+}
+
+/// A decimal from text, tolerating currency symbols, thousands separators and spaces.
+pub fn decimal_str(s: &str) -> Option<Decimal> {
+    let cleaned: String = s.trim().chars().filter(|c| !matches!(c, '$' | '€' | '£' | ',' | ' ' | '%')).collect();
+    if cleaned.is_empty() {
+        return None;
+    }
+    Decimal::from_str(&cleaned).or_else(|_| Decimal::from_scientific(&cleaned)).ok()
+}
+
+/// A boolean from `true`/`false`, `1`/`0`, `"1"`/`"0"`, `"true"`/`"false"`, `"yes"`/`"no"`.
+pub fn boolean(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => Some(n.to_string() != "0"),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "y" | "on" => Some(true),
+            "0" | "false" | "no" | "n" | "off" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A non-empty string from a string or a number; `""`, null and containers are `None`.
+pub fn string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The items of a collection sent as an array, an object (id-keyed map: its values, in key
+/// order), `""` or null (empty).
+pub fn items(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(m) => m.values().collect(),
+        _ => vec![],
+    }
+}
+
+/// A comma-separated list (`"US,CA, GB"`), also accepting an array of strings.
+pub fn csv(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        Value::Array(a) => a.iter().filter_map(string).collect(),
+        _ => vec![],
+    }
+}
+
+/// Valid ISO alpha-2 codes from a list, upper-cased, deduplicated, in order; others dropped.
+pub fn countries<I: IntoIterator<Item = S>, S: AsRef<str>>(list: I) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for c in list {
+        if let Some(code) = domain::validate::country(c.as_ref())
+            && !out.contains(&code)
+        {
+            out.push(code);
+        }
+    }
+    out
+}
+
+/// A time from RFC 3339, `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DD` (UTC) or a Unix timestamp.
+/// Zero dates (`0000-00-00`), `""` and 0 are `None`.
+pub fn datetime(v: &Value) -> Option<DateTime<Utc>> {
+    match v {
+        Value::Number(n) => {
+            let secs = n.as_i64()?;
+            (secs > 0).then(|| Utc.timestamp_opt(secs, 0).single()).flatten()
+        }
+        Value::String(s) => datetime_str(s),
+        _ => None,
+    }
+}
+
+pub fn datetime_str(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if s.is_empty() || s.starts_with("0000-00-00") {
+        return None;
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d.and_hms_opt(23, 59, 59).map(|t| t.and_utc());
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return (secs > 0).then(|| Utc.timestamp_opt(secs, 0).single()).flatten();
+    }
+    None
+}
+
+/// Plain text from an HTML description: tags removed, common entities decoded, whitespace
+/// collapsed.
+pub fn html_to_text(html: &str) -> String {
+    let stripped = ammonia::Builder::empty().clean(html).to_string();
+    let decoded = stripped
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Lower-case OS names normalised: "iOS", "iPhone", "iPad" -> "ios"; "Android" -> "android".
+pub fn os_name(s: &str) -> String {
+    let l = s.trim().to_ascii_lowercase();
+    match l.as_str() {
+        "ios" | "iphone" | "ipad" | "ipod" | "apple ios" => "ios".into(),
+        "android" | "google android" => "android".into(),
+        "windows" | "windows phone" | "win" => "windows".into(),
+        "mac" | "macos" | "mac os" | "os x" | "osx" => "macos".into(),
+        _ => l,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn decimals_from_strings_numbers_and_money_text() {
+        assert_eq!(decimal(&json!("900.00000")), Decimal::from_str("900").ok());
+        assert_eq!(decimal(&json!("$2.50")), Decimal::from_str("2.5").ok());
+        assert_eq!(decimal(&json!("1,200.75")), Decimal::from_str("1200.75").ok());
+        assert_eq!(decimal(&json!(0.1)), Decimal::from_str("0.1").ok());
+        assert_eq!(decimal(&json!("")), None);
+        assert_eq!(decimal(&json!(null)), None);
+        assert_eq!(decimal(&json!("n/a")), None);
+    }
+
+    #[test]
+    fn collections_and_flags() {
+        assert!(items(&json!([])).is_empty());
+        assert_eq!(items(&json!({"b": 2, "a": 1})).len(), 2);
+        assert!(items(&json!("")).is_empty());
+        assert_eq!(boolean(&json!("0")), Some(false));
+        assert_eq!(boolean(&json!("1")), Some(true));
+        assert_eq!(boolean(&json!("false")), Some(false));
+        assert_eq!(csv(&json!("US, ca,,GB")), vec!["US", "ca", "GB"]);
+        assert_eq!(countries(["us", "UK", "XX", "US"]), vec!["US", "GB"]);
+    }
+
+    #[test]
+    fn zero_dates_are_none() {
+        assert_eq!(datetime(&json!("0000-00-00 00:00:00")), None);
+        assert_eq!(datetime(&json!("")), None);
+        assert!(datetime(&json!("2026-12-31")).is_some());
+        assert!(datetime(&json!("2026-12-31 10:00:00")).is_some());
+        assert!(datetime(&json!(1767225600)).is_some());
+    }
+
+    #[test]
+    fn html_becomes_text() {
+        assert_eq!(html_to_text("<p>Hello&nbsp;<b>world</b></p>\r\n<br/>&amp; more"), "Hello world & more");
+    }
+
+    proptest! {
+        #[test]
+        fn decimal_reads_its_own_text_and_string_form_alike(units in -1_000_000_000i64..1_000_000_000, scale in 0u32..6) {
+            let d = Decimal::new(units, scale);
+            let text = d.to_string();
+            prop_assert_eq!(decimal(&json!(text.clone())), Some(d));
+            let num: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            prop_assert_eq!(decimal(&num), Some(d));
+            prop_assert_eq!(decimal_str(&format!("${text}")), Some(d));
+        }
+
+        #[test]
+        fn boolean_never_panics_and_digits_agree(s in "\\PC*") {
+            let _ = boolean(&json!(s));
+            prop_assert_eq!(boolean(&json!("1")), boolean(&json!(1)));
+        }
+
+        #[test]
+        fn items_of_array_and_map_agree(xs in proptest::collection::vec(0i64..1000, 0..20)) {
+            let arr = Value::Array(xs.iter().map(|x| json!(x)).collect());
+            let map: serde_json::Map<String, Value> = xs.iter().enumerate().map(|(i, x)| (format!("{i:05}"), json!(x))).collect();
+            prop_assert_eq!(items(&arr), items(&Value::Object(map)));
+        }
+    }
+}

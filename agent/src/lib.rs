@@ -1,0 +1,4 @@
+//! The sync agent: scheduler and leases, connectors, the offer pipeline, the store.
+
+pub mod connectors;
+pub mod offer;

@@ -1,0 +1,125 @@
+//! The canonical offer: what every connector turns an advertiser record into.
+
+use chrono::{DateTime, Utc};
+use domain::model::{OfferModel, PayoutType};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The advertiser's approval of this affiliate for the offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approval {
+    Approved,
+    Pending,
+    Rejected,
+    NotApplied,
+    Unknown,
+}
+
+/// The offer's status upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamStatus {
+    Active,
+    Paused,
+    Pending,
+    Expired,
+    Deleted,
+    Unknown,
+}
+
+/// A payout for a goal and/or a set of countries (empty `countries` = every country).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoalPayout {
+    pub goal_id: Option<String>,
+    pub goal_name: Option<String>,
+    pub countries: Vec<String>,
+    pub revenue: Decimal,
+    pub payout_type: PayoutType,
+    pub currency: Option<String>,
+}
+
+/// A cap sent by the advertiser (a 0 upstream means unlimited and is not kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamCap {
+    /// "conversions", "clicks", "payout" or "revenue".
+    pub event: String,
+    /// "daily", "weekly", "monthly" or "total".
+    pub period: String,
+    pub value: Decimal,
+    pub goal: Option<String>,
+}
+
+/// One offer in the canonical form. Amounts are exact decimals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanonicalOffer {
+    pub external_id: String,
+    pub name: String,
+    /// The description as sent (HTML kept raw).
+    pub description_html: Option<String>,
+    /// The description as plain text (tags stripped, entities decoded).
+    pub description_text: Option<String>,
+    pub preview_url: Option<String>,
+    /// Empty or missing tracking link = not approved / not runnable.
+    pub tracking_url: Option<String>,
+    pub impression_url: Option<String>,
+    pub approval: Approval,
+    pub status: UpstreamStatus,
+    pub payout_type: PayoutType,
+    pub model: Option<OfferModel>,
+    /// ISO 4217; `None` = the account's default currency.
+    pub currency: Option<String>,
+    /// Default revenue (what the advertiser pays the network), a percentage when `payout_type` is percent.
+    pub revenue: Decimal,
+    pub payouts: Vec<GoalPayout>,
+    /// ISO 3166-1 alpha-2 countries allowed; empty = all.
+    pub countries: Vec<String>,
+    pub blocked_countries: Vec<String>,
+    /// Lower-case OS names: "android", "ios", "windows", "macos", "linux", ...; empty = all.
+    pub os: Vec<String>,
+    /// Lower-case device types: "mobile", "desktop", "tablet", ...; empty = all.
+    pub devices: Vec<String>,
+    pub categories: Vec<String>,
+    pub caps: Vec<UpstreamCap>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub thumbnail_url: Option<String>,
+    /// The upstream record, credentials redacted, for debugging.
+    pub raw: serde_json::Value,
+}
+
+impl CanonicalOffer {
+    /// An offer with only an id and a name; connectors fill in the rest.
+    pub fn new(external_id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            external_id: external_id.into(),
+            name: name.into(),
+            description_html: None,
+            description_text: None,
+            preview_url: None,
+            tracking_url: None,
+            impression_url: None,
+            approval: Approval::Unknown,
+            status: UpstreamStatus::Unknown,
+            payout_type: PayoutType::Fixed,
+            model: None,
+            currency: None,
+            revenue: Decimal::ZERO,
+            payouts: vec![],
+            countries: vec![],
+            blocked_countries: vec![],
+            os: vec![],
+            devices: vec![],
+            categories: vec![],
+            caps: vec![],
+            expires_at: None,
+            thumbnail_url: None,
+            raw: serde_json::Value::Null,
+        }
+    }
+
+    /// Approved and runnable: a non-empty tracking link and not rejected/pending.
+    pub fn is_approved(&self) -> bool {
+        self.tracking_url.as_deref().is_some_and(|u| !u.trim().is_empty())
+            && !matches!(self.approval, Approval::Pending | Approval::Rejected | Approval::NotApplied)
+    }
+}

@@ -1,0 +1,179 @@
+//! Configuration: defaults that work, a TOML file, then environment variables.
+//!
+//! Precedence (last wins): built-in defaults < `offerbridge.toml` (or `--config FILE`) <
+//! `OFFERBRIDGE_*` environment variables (nested keys with `__`, e.g.
+//! `OFFERBRIDGE_AGENT__CONCURRENCY=4`) < `DATABASE_URL`. Every key is listed in the README.
+
+use std::{path::PathBuf, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Database: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Address the gateway listens on.
+    pub listen: String,
+    /// Folder for the SQLite file and the generated secret key.
+    pub data_dir: PathBuf,
+    /// Base64 of 32 bytes that seal credentials at rest. Unset: read from or generate
+    /// `<data_dir>/secret.key` (0600).
+    #[serde(skip_serializing)]
+    pub secret_key: Option<SecretString>,
+    /// `tracing` filter, e.g. `info,offerbridge=debug`.
+    pub log: String,
+    /// Log lines as JSON (for log shippers) instead of text.
+    pub log_json: bool,
+    pub gateway: GatewayConfig,
+    pub agent: AgentConfig,
+}
+
+/// Gateway limits and behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GatewayConfig {
+    /// Largest `first` a list query accepts.
+    pub max_page_size: u32,
+    /// Maximum query depth.
+    pub max_depth: usize,
+    /// Maximum query complexity.
+    pub max_complexity: usize,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Serve introspection queries (and so GraphiQL's docs).
+    pub introspection: bool,
+    /// How often the event poller reads new events (one poller per process).
+    #[serde(with = "humantime_serde")]
+    pub event_poll_interval: Duration,
+}
+
+/// Agent scheduling, leases and HTTP behaviour.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentConfig {
+    /// Identifies this agent in leases and runs; default: hostname + pid.
+    pub id: Option<String>,
+    /// Runs (syncs, previews, tests) at a time.
+    pub concurrency: usize,
+    /// How often the scheduler looks for due work.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// A lease not renewed for this long is taken over by another agent.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// Connect timeout for advertiser APIs.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Whole-request timeout for advertiser APIs.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Attempts per request (first try included) on 5xx, timeouts and rate limits.
+    pub max_attempts: u32,
+    /// Longest single backoff wait (Retry-After above this fails the request).
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// How long a fetched page is reused (previews right after a sync hit the cache).
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// Most pages kept in the response cache.
+    pub cache_max_pages: u64,
+    /// Log entries and events older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub log_retention: Duration,
+    /// Folder of user connector specs (`*.yaml`/`*.json`), added to the built-in catalog.
+    pub connectors_dir: Option<PathBuf>,
+    /// Upserts per database transaction.
+    pub batch_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: String::new(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            secret_key: None,
+            log: "info".into(),
+            log_json: false,
+            gateway: GatewayConfig::default(),
+            agent: AgentConfig::default(),
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            max_page_size: 200,
+            max_depth: 12,
+            max_complexity: 2000,
+            max_body_bytes: 1 << 20,
+            introspection: true,
+            event_poll_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            id: None,
+            concurrency: 4,
+            poll_interval: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_attempts: 5,
+            max_backoff: Duration::from_secs(60),
+            cache_ttl: Duration::from_secs(300),
+            cache_max_pages: 2000,
+            log_retention: Duration::from_secs(30 * 24 * 3600),
+            connectors_dir: None,
+            batch_size: 500,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file` (or `./offerbridge.toml` when present), then the environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => {
+                if !f.exists() {
+                    return Err(ConfigError(format!("config file {} does not exist", f.display())));
+                }
+                fig = fig.merge(Toml::file(f));
+            }
+            None => fig = fig.merge(Toml::file("offerbridge.toml")),
+        }
+        fig = fig.merge(Env::prefixed("OFFERBRIDGE_").split("__"));
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            fig = fig.merge(Serialized::default("database_url", url));
+        }
+        let mut cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        if cfg.database_url.is_empty() {
+            cfg.database_url = format!("sqlite://{}?mode=rwc", cfg.data_dir.join("offerbridge.db").display());
+        }
+        Ok(cfg)
+    }
+
+    /// The agent id: configured, or `hostname-pid`.
+    pub fn agent_id(&self) -> String {
+        self.agent.id.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "agent".into());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! Secrets: credentials sealed at rest with ChaCha20-Poly1305, API tokens hashed.
+
+use std::{collections::BTreeMap, path::Path};
+
+use base64::{Engine, engine::general_purpose::STANDARD as B64};
+use chacha20poly1305::{
+    ChaCha20Poly1305, Key, Nonce,
+    aead::{Aead, KeyInit},
+};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("secret key must be base64 of 32 bytes")]
+    BadKey,
+    #[error("cannot read or write the secret key file {0}: {1}")]
+    KeyFile(String, std::io::Error),
+    #[error("sealed credentials cannot be opened (wrong secret key or corrupt data)")]
+    Open,
+}
+
+/// Seals and opens credential documents. The key never leaves this type.
+#[derive(Clone)]
+pub struct Cipher(ChaCha20Poly1305);
+
+impl std::fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cipher(..)")
+    }
+}
+
+/// A credential document: field name -> value (`api_key`, `network_id`, ...).
+pub type Credentials = BTreeMap<String, String>;
+
+impl Cipher {
+    pub fn from_base64(key: &SecretString) -> Result<Self, CryptoError> {
+        let bytes = B64.decode(key.expose_secret().trim()).map_err(|_| CryptoError::BadKey)?;
+        if bytes.len() != 32 {
+            return Err(CryptoError::BadKey);
+        }
+        Ok(Self(ChaCha20Poly1305::new(Key::from_slice(&bytes))))
+    }
+
+    /// Uses the configured key, or reads `<dir>/secret.key`, creating it (mode 0600) once.
+    pub fn from_config_or_file(key: Option<&SecretString>, dir: &Path) -> Result<Self, CryptoError> {
+        if let Some(k) = key {
+            return Self::from_base64(k);
+        }
+        let path = dir.join("secret.key");
+        let io = |e| CryptoError::KeyFile(path.display().to_string(), e);
+        if !path.exists() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+            let mut k = [0u8; 32];
+            rand::rng().fill_bytes(&mut k);
+            std::fs::write(&path, B64.encode(k)).map_err(io)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            }
+        }
+        let text = std::fs::read_to_string(&path).map_err(io)?;
+        Self::from_base64(&SecretString::from(text))
+    }
+
+    pub fn seal(&self, creds: &Credentials) -> String {
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let plain = serde_json::to_vec(creds).unwrap_or_default();
+        // Encryption with a fresh nonce and a valid key cannot fail.
+        let ct = self.0.encrypt(Nonce::from_slice(&nonce), plain.as_slice()).unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(ct);
+        B64.encode(out)
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<Credentials, CryptoError> {
+        let raw = B64.decode(sealed).map_err(|_| CryptoError::Open)?;
+        if raw.len() < 12 {
+            return Err(CryptoError::Open);
+        }
+        let (nonce, ct) = raw.split_at(12);
+        let plain = self.0.decrypt(Nonce::from_slice(nonce), ct).map_err(|_| CryptoError::Open)?;
+        serde_json::from_slice(&plain).map_err(|_| CryptoError::Open)
+    }
+}
+
+/// What the API may show about a stored credential: that it is set, and its last 4 characters
+/// for secrets longer than 8 characters (never for short ones, which 4 characters would expose).
+pub fn hint(value: &str) -> Option<String> {
+    let n = value.chars().count();
+    (n > 8).then(|| value.chars().skip(n - 4).collect())
+}
+
+/// A new API token (`obt_` + 43 base64url chars) and its SHA-256 hash (hex), which is all
+/// that is stored. Tokens are 256-bit random, so a fast hash is the right tool.
+pub fn new_token() -> (String, String) {
+    let mut k = [0u8; 32];
+    rand::rng().fill_bytes(&mut k);
+    let token = format!("obt_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(k));
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher() -> Cipher {
+        Cipher::from_base64(&SecretString::from(B64.encode([7u8; 32]))).expect("key")
+    }
+
+    #[test]
+    fn sealed_credentials_round_trip_and_hide_the_secret() {
+        let c = cipher();
+        let mut creds = Credentials::new();
+        creds.insert("api_key".into(), "super-secret-key-123".into());
+        let sealed = c.seal(&creds);
+        assert!(!sealed.contains("super-secret"));
+        assert_eq!(c.open(&sealed).expect("open"), creds);
+        let other = Cipher::from_base64(&SecretString::from(B64.encode([8u8; 32]))).expect("key");
+        assert!(other.open(&sealed).is_err());
+    }
+
+    #[test]
+    fn hints_show_last4_of_long_secrets_only() {
+        assert_eq!(hint("abcdefghijkl").as_deref(), Some("ijkl"));
+        assert_eq!(hint("12345"), None);
+    }
+
+    #[test]
+    fn tokens_are_hashed() {
+        let (t, h) = new_token();
+        assert!(t.starts_with("obt_"));
+        assert_eq!(hash_token(&t), h);
+        assert_ne!(t, h);
+    }
+}

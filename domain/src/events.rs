@@ -1,0 +1,116 @@
+//! Events and logs: the only channel from the agent to subscribers in other processes.
+//!
+//! The agent appends rows to `events` (a global, growing `seq`); each gateway process polls
+//! by sequence and fans out to its subscribers. Payloads are JSON documents typed here.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    db::now,
+    entity::{event, log_entry},
+    model::LogLevel,
+};
+
+/// Event kinds as stored in `events.kind`.
+pub mod kind {
+    pub const RUN_STARTED: &str = "run_started";
+    pub const RUN_PROGRESS: &str = "run_progress";
+    pub const RUN_FINISHED: &str = "run_finished";
+    pub const RUN_HELD: &str = "run_held";
+    pub const LOG: &str = "log";
+    pub const PREVIEW_READY: &str = "preview_ready";
+    pub const REQUEST_DONE: &str = "request_done";
+}
+
+/// Progress of a run, as sent in `run_started`, `run_progress`, `run_finished`, `run_held`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunProgress {
+    pub run_id: i64,
+    pub status: String,
+    pub phase: String,
+    pub pages_done: i32,
+    pub pages_total: Option<i32>,
+    pub fetched: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub filtered: i64,
+    pub error_code: Option<String>,
+}
+
+/// A log line, as stored in `log_entries` and echoed into `events` for live tails.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogLine {
+    pub id: i64,
+    pub integration_id: Option<i64>,
+    pub run_id: Option<i64>,
+    pub level: LogLevel,
+    pub code: String,
+    pub offer_external_id: Option<String>,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Appends one event.
+pub async fn append(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    integration_id: Option<i64>,
+    run_id: Option<i64>,
+    preview_id: Option<i64>,
+    payload: &impl Serialize,
+) -> Result<i64, DbErr> {
+    let row = event::ActiveModel {
+        integration_id: Set(integration_id),
+        run_id: Set(run_id),
+        preview_id: Set(preview_id),
+        kind: Set(kind.to_string()),
+        payload: Set(serde_json::to_string(payload).unwrap_or_else(|_| "{}".into())),
+        created_at: Set(now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(row.seq)
+}
+
+/// Writes a log entry and its live-tail event. `details` must already be redacted.
+#[allow(clippy::too_many_arguments)]
+pub async fn log(
+    db: &impl ConnectionTrait,
+    integration_id: Option<i64>,
+    run_id: Option<i64>,
+    level: LogLevel,
+    code: &str,
+    offer_external_id: Option<&str>,
+    message: &str,
+    details: Option<serde_json::Value>,
+) -> Result<(), DbErr> {
+    let row = log_entry::ActiveModel {
+        integration_id: Set(integration_id),
+        run_id: Set(run_id),
+        level: Set(level.as_str().into()),
+        code: Set(code.into()),
+        offer_external_id: Set(offer_external_id.map(str::to_string)),
+        message: Set(message.into()),
+        details: Set(details.map(|d| d.to_string())),
+        created_at: Set(now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    let line = LogLine {
+        id: row.id,
+        integration_id,
+        run_id,
+        level,
+        code: row.code,
+        offer_external_id: row.offer_external_id,
+        message: row.message,
+        created_at: row.created_at,
+    };
+    append(db, kind::LOG, integration_id, run_id, None, &line).await?;
+    Ok(())
+}

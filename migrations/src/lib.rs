@@ -1,0 +1,18 @@
+//! Append-only schema migrations, one file per change.
+//!
+//! A migration that has been released is never edited: a change to the schema is a new file
+//! appended to [`Migrator::migrations`]. Only `offerbridge migrate` and start-up apply them.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+/// The list of migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}
