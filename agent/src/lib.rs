@@ -2,3 +2,5 @@
 
 pub mod connectors;
 pub mod offer;
+pub mod pipeline;
+pub mod runtime;

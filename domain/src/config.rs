@@ -82,8 +82,8 @@ pub struct AgentConfig {
     /// How long a fetched page is reused (previews right after a sync hit the cache).
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
-    /// Most pages kept in the response cache.
-    pub cache_max_pages: u64,
+    /// Most bytes of response bodies kept in the page cache (MiB).
+    pub cache_max_mib: u64,
     /// Log entries and events older than this are deleted.
     #[serde(with = "humantime_serde")]
     pub log_retention: Duration,
@@ -133,7 +133,7 @@ impl Default for AgentConfig {
             max_attempts: 5,
             max_backoff: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(300),
-            cache_max_pages: 2000,
+            cache_max_mib: 64,
             log_retention: Duration::from_secs(30 * 24 * 3600),
             connectors_dir: None,
             batch_size: 500,

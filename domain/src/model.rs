@@ -383,7 +383,11 @@ impl Settings {
 impl Cap {
     fn validate(&self, field: &str, errors: &mut Errors) {
         validate::amount(&format!("{field}.value"), self.value, errors);
-        errors.check(validate::timezone(&self.timezone), format!("{field}.timezone"), format!("'{}' is not an IANA timezone", self.timezone));
+        errors.check(
+            validate::timezone(&self.timezone),
+            format!("{field}.timezone"),
+            format!("'{}' is not an IANA timezone", self.timezone),
+        );
     }
 }
 
@@ -394,8 +398,16 @@ impl CapSettings {
             c.validate(&format!("capSettings.extraCaps[{i}]"), errors);
         }
         if let Some(t) = &self.time_targeting {
-            errors.check(validate::timezone(&t.timezone), "capSettings.timeTargeting.timezone", format!("'{}' is not an IANA timezone", t.timezone));
-            errors.check(t.start_hour < t.end_hour && t.end_hour <= 24, "capSettings.timeTargeting.endHour", "hours must satisfy 0 <= start < end <= 24");
+            errors.check(
+                validate::timezone(&t.timezone),
+                "capSettings.timeTargeting.timezone",
+                format!("'{}' is not an IANA timezone", t.timezone),
+            );
+            errors.check(
+                t.start_hour < t.end_hour && t.end_hour <= 24,
+                "capSettings.timeTargeting.endHour",
+                "hours must satisfy 0 <= start < end <= 24",
+            );
             errors.check(t.days.iter().all(|d| (1..=7).contains(d)), "capSettings.timeTargeting.days", "days are ISO weekdays 1..=7");
         }
     }

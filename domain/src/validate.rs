@@ -73,21 +73,8 @@ pub fn http_url(s: &str) -> bool {
 
 /// The macros an append-to-URL template may use; the agent maps them to the platform's
 /// sub-id parameters. Anything else in `{...}` is rejected.
-pub const URL_MACROS: &[&str] = &[
-    "click_id",
-    "publisher_id",
-    "sub1",
-    "sub2",
-    "sub3",
-    "sub4",
-    "sub5",
-    "source",
-    "campaign_id",
-    "offer_id",
-    "gaid",
-    "idfa",
-    "country",
-];
+pub const URL_MACROS: &[&str] =
+    &["click_id", "publisher_id", "sub1", "sub2", "sub3", "sub4", "sub5", "source", "campaign_id", "offer_id", "gaid", "idfa", "country"];
 
 /// Validates an append-to-URL template such as `aff_sub={click_id}&source={publisher_id}`:
 /// `key=value` pairs joined by `&`, macros in braces from [`URL_MACROS`].

@@ -1,1 +1,8 @@
-fn main(){}
+//! End-to-end tests: one binary, real processes, a real database per test (a temp SQLite
+//! file, or a fresh PostgreSQL database when TEST_DATABASE_URL is set), real HTTP.
+
+mod harness;
+
+mod api;
+mod foundation;
+mod sync;

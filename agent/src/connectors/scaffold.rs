@@ -1,1 +1,507 @@
-//! PLACEHOLDER: the shared HTTP scaffold.
+//! The shared HTTP scaffold every connector uses: one page at a time, with timeouts,
+//! retries (exponential backoff with jitter, honouring Retry-After), one rate limiter per
+//! advertiser account, a response cache with conditional requests, a paging loop guard and
+//! redaction of credentials in everything that leaves it.
+
+use std::{
+    collections::BTreeMap,
+    num::NonZeroU32,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use domain::{config::AgentConfig, crypto::Credentials};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rust_decimal::{Decimal, prelude::ToPrimitive};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Connector, Cursor, FetchError, Page, PageRequest, RawResponse};
+
+/// How much of a failed response body is kept for the admin to read.
+const BODY_EXCERPT_BYTES: usize = 4096;
+/// A feed with more pages than this is treated as a paging loop.
+const MAX_PAGES: u32 = 100_000;
+
+/// The last upstream answer of a failed request, redacted, for the admin to read.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LastResponse {
+    pub url: String,
+    pub status: Option<u16>,
+    pub headers: BTreeMap<String, String>,
+    pub body_excerpt: String,
+}
+
+/// A fetch that failed after its attempts, with what the platform last said.
+#[derive(Debug, Clone)]
+pub struct FetchFailure {
+    pub error: FetchError,
+    pub last_response: Option<LastResponse>,
+    pub attempts: u32,
+}
+
+/// What happened while fetching one page.
+#[derive(Debug, Clone, Default)]
+pub struct FetchReport {
+    pub attempts: u32,
+    pub from_cache: bool,
+    pub not_modified: bool,
+    /// Waits caused by rate-limit answers (Retry-After or backoff).
+    pub rate_limit_waits: Vec<Duration>,
+    /// Waits on our own limiter (the account's budget).
+    pub limiter_wait: Duration,
+    /// Hash of the body, for the loop guard.
+    pub body_hash: [u8; 32],
+}
+
+#[derive(Clone)]
+struct CachedPage {
+    fetched_at: Instant,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    resp: RawResponse,
+}
+
+/// One per agent process; cheap to clone.
+#[derive(Clone)]
+pub struct Scaffold {
+    client: reqwest::Client,
+    limiters: moka::sync::Cache<String, Arc<DefaultDirectRateLimiter>>,
+    cache: moka::future::Cache<String, CachedPage>,
+    cfg: Arc<AgentConfig>,
+}
+
+impl Scaffold {
+    pub fn new(cfg: &AgentConfig) -> Result<Self, FetchError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(cfg.connect_timeout)
+            .timeout(cfg.request_timeout)
+            .user_agent(concat!("offerbridge/", env!("CARGO_PKG_VERSION")))
+            .gzip(true)
+            .build()
+            .map_err(|e| FetchError::Config(format!("cannot build HTTP client: {e}")))?;
+        let cache = moka::future::Cache::builder()
+            .weigher(|_k: &String, v: &CachedPage| u32::try_from(v.resp.body.len()).unwrap_or(u32::MAX))
+            .max_capacity(cfg.cache_max_mib * 1024 * 1024)
+            .time_to_live(cfg.cache_ttl.saturating_mul(4).max(Duration::from_secs(1)))
+            .build();
+        Ok(Self { client, limiters: moka::sync::Cache::new(10_000), cache, cfg: Arc::new(cfg.clone()) })
+    }
+
+    /// The values in `creds` that must never leave the scaffold.
+    pub fn secrets(conn: &dyn Connector, creds: &Credentials) -> Vec<String> {
+        let fields = &conn.info().credential_fields;
+        let mut out: Vec<String> = creds
+            .iter()
+            .filter(|(k, v)| {
+                let declared = fields.iter().find(|f| f.name == k.as_str());
+                let secret = match declared {
+                    Some(f) => f.secret,
+                    None => k.as_str() != "api_url" && v.len() >= 8,
+                };
+                secret && !v.is_empty()
+            })
+            .map(|(_, v)| v.clone())
+            .collect();
+        // Longest first, so a secret containing another is replaced whole.
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out
+    }
+
+    /// The limiter of the advertiser account (platform host + credential), shared by every
+    /// integration, preview and sync that uses it.
+    fn limiter(&self, conn: &dyn Connector, creds: &Credentials, req: &PageRequest, rps: Option<Decimal>) -> Arc<DefaultDirectRateLimiter> {
+        let info = conn.info();
+        let mut h = Sha256::new();
+        h.update(info.id.as_bytes());
+        h.update(req.url.host_str().unwrap_or_default().as_bytes());
+        for (k, v) in creds {
+            if k != "api_url" {
+                h.update(k.as_bytes());
+                h.update([0]);
+                h.update(v.as_bytes());
+                h.update([0]);
+            }
+        }
+        let period = match rps.and_then(|r| (Decimal::ONE / r).to_f64()) {
+            Some(secs) if secs > 0.0 => Duration::from_secs_f64(secs),
+            _ => info.rate_limit_per / info.rate_limit_requests.max(1),
+        };
+        let key = format!("{}:{}", hex::encode(h.finalize()), period.as_nanos());
+        self.limiters.get_with(key, || {
+            let quota = Quota::with_period(period.max(Duration::from_millis(1)))
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::MIN);
+            Arc::new(RateLimiter::direct(quota))
+        })
+    }
+
+    fn cache_key(conn: &dyn Connector, req: &PageRequest) -> String {
+        let mut h = Sha256::new();
+        h.update(conn.info().id.as_bytes());
+        h.update(req.url.as_str().as_bytes());
+        for (k, v) in &req.headers {
+            h.update(k.as_bytes());
+            h.update(v.as_bytes());
+        }
+        if let Some((u, p)) = &req.basic_auth {
+            h.update(u.as_bytes());
+            h.update(p.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Fetches and parses one page, with the account's rate limit, the cache and retries.
+    /// `use_cache` lets a preview reuse a page a sync fetched moments ago (and vice versa).
+    pub async fn fetch_page(
+        &self,
+        conn: &dyn Connector,
+        creds: &Credentials,
+        rps: Option<Decimal>,
+        cursor: Cursor,
+        use_cache: bool,
+    ) -> Result<(Page, FetchReport), FetchFailure> {
+        let secrets = Self::secrets(conn, creds);
+        let fail = |error: FetchError, last: Option<LastResponse>, attempts| FetchFailure {
+            error: redact_error(error, &secrets),
+            last_response: last,
+            attempts,
+        };
+        let req = conn.page_request(creds, cursor).map_err(|e| fail(e, None, 0))?;
+        let key = Self::cache_key(conn, &req);
+        let limiter = self.limiter(conn, creds, &req, rps);
+        let mut report = FetchReport::default();
+        let stale = if use_cache { self.cache.get(&key).await } else { None };
+        if let Some(hit) = &stale
+            && hit.fetched_at.elapsed() < self.cfg.cache_ttl
+        {
+            report.from_cache = true;
+            report.body_hash = Sha256::digest(&hit.resp.body).into();
+            let page = conn.parse_page(creds, &hit.resp).map_err(|e| fail(e, None, 0))?;
+            return Ok((redact_page(page, &secrets), report));
+        }
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(self.cfg.max_backoff)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(self.cfg.max_attempts.saturating_sub(1) as usize)
+            .build();
+        loop {
+            report.attempts += 1;
+            let t = Instant::now();
+            limiter.until_ready().await;
+            report.limiter_wait += t.elapsed();
+            let outcome = self.send(&req, stale.as_ref()).await;
+            let last: Option<LastResponse>;
+            let err = match outcome {
+                Ok(resp) => {
+                    let (resp, not_modified) = match (resp.status, &stale) {
+                        (304, Some(hit)) => (hit.resp.clone(), true),
+                        _ => (resp, false),
+                    };
+                    report.not_modified = not_modified;
+                    let parsed = if (200..300).contains(&resp.status) {
+                        conn.parse_page(creds, &resp)
+                    } else {
+                        Err(conn.classify_status(&resp).unwrap_or_else(|| classify(&resp)))
+                    };
+                    match parsed {
+                        Ok(page) => {
+                            report.body_hash = Sha256::digest(&resp.body).into();
+                            if use_cache || stale.is_none() {
+                                let etag = resp.headers.get("etag").cloned();
+                                let last_modified = resp.headers.get("last-modified").cloned();
+                                self.cache.insert(key, CachedPage { fetched_at: Instant::now(), etag, last_modified, resp }).await;
+                            }
+                            return Ok((redact_page(page, &secrets), report));
+                        }
+                        Err(e) => {
+                            last = Some(LastResponse {
+                                url: redact(req.url.as_str(), &secrets),
+                                status: Some(resp.status),
+                                headers: resp.headers.clone(),
+                                body_excerpt: redact(&excerpt(&resp.body), &secrets),
+                            });
+                            e
+                        }
+                    }
+                }
+                Err(e) => {
+                    last = Some(LastResponse {
+                        url: redact(req.url.as_str(), &secrets),
+                        status: None,
+                        headers: BTreeMap::new(),
+                        body_excerpt: redact(&e.to_string(), &secrets),
+                    });
+                    e
+                }
+            };
+            let wait = match &err {
+                FetchError::RateLimited { retry_after: Some(d), .. } => {
+                    if *d > self.cfg.max_backoff {
+                        return Err(fail(err, last, report.attempts));
+                    }
+                    backoff.next().map(|_| *d)
+                }
+                FetchError::RateLimited { retry_after: None, .. } | FetchError::Transient(_) => backoff.next(),
+                _ => None,
+            };
+            let Some(wait) = wait else {
+                return Err(fail(err, last, report.attempts));
+            };
+            if matches!(err, FetchError::RateLimited { .. }) {
+                report.rate_limit_waits.push(wait);
+            }
+            tracing::debug!(connector = %conn.info().id, attempt = report.attempts, wait_ms = wait.as_millis() as u64, code = err.code(), "retrying page {} after {:?}", cursor.page, wait);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn send(&self, req: &PageRequest, stale: Option<&CachedPage>) -> Result<RawResponse, FetchError> {
+        let mut rb = self.client.get(req.url.clone());
+        for (k, v) in &req.headers {
+            rb = rb.header(k, v);
+        }
+        if let Some((u, p)) = &req.basic_auth {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        if let Some(hit) = stale {
+            if let Some(e) = &hit.etag {
+                rb = rb.header("if-none-match", e);
+            }
+            if let Some(m) = &hit.last_modified {
+                rb = rb.header("if-modified-since", m);
+            }
+        }
+        let resp = rb.send().await.map_err(transport_error)?;
+        let status = resp.status().as_u16();
+        let headers =
+            resp.headers().iter().filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_string()))).collect();
+        let body = resp.bytes().await.map_err(transport_error)?;
+        Ok(RawResponse { status, headers, body })
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> FetchError {
+    // reqwest errors carry the URL (with API keys in the query): strip it.
+    let e = e.without_url();
+    if e.is_timeout() {
+        FetchError::Transient(format!("timed out: {e}"))
+    } else if e.is_connect() {
+        FetchError::Transient(format!("cannot connect: {e}"))
+    } else {
+        FetchError::Transient(e.to_string())
+    }
+}
+
+/// The scaffold's reading of a non-2xx status.
+pub fn classify(resp: &RawResponse) -> FetchError {
+    let msg = upstream_message(&resp.body);
+    match resp.status {
+        401 | 403 => FetchError::Unauthorized(format!("HTTP {}: {msg}", resp.status)),
+        404 => FetchError::NotFound(format!("HTTP 404: {msg}")),
+        429 => FetchError::RateLimited { retry_after: retry_after(&resp.headers), message: format!("HTTP 429: {msg}") },
+        408 | 500..=599 => FetchError::Transient(format!("HTTP {}: {msg}", resp.status)),
+        s => FetchError::InvalidPayload(format!("HTTP {s}: {msg}")),
+    }
+}
+
+/// Retry-After as seconds or an HTTP date.
+pub fn retry_after(headers: &BTreeMap<String, String>) -> Option<Duration> {
+    let v = headers.get("retry-after")?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// A short readable message from an error body: a JSON `error`/`message` field, else text.
+pub fn upstream_message(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        for ptr in ["/error/message", "/error", "/message", "/errorMessage", "/response/errorMessage"] {
+            if let Some(s) = v.pointer(ptr).and_then(|x| x.as_str()) {
+                return s.to_string();
+            }
+        }
+    }
+    let text = excerpt(body);
+    let t = text.trim();
+    if t.starts_with('<') { "(HTML or XML error page)".to_string() } else { t.chars().take(200).collect() }
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let end = body.len().min(BODY_EXCERPT_BYTES);
+    String::from_utf8_lossy(&body[..end]).into_owned()
+}
+
+/// Replaces every secret in `text` with `***`.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets {
+        if s.len() >= 3 {
+            out = out.replace(s.as_str(), "***");
+            let enc = url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            if enc != *s {
+                out = out.replace(&enc, "***");
+            }
+        }
+    }
+    out
+}
+
+fn redact_error(e: FetchError, secrets: &[String]) -> FetchError {
+    let r = |m: String| redact(&m, secrets);
+    match e {
+        FetchError::Unauthorized(m) => FetchError::Unauthorized(r(m)),
+        FetchError::RateLimited { retry_after, message } => FetchError::RateLimited { retry_after, message: r(message) },
+        FetchError::Transient(m) => FetchError::Transient(r(m)),
+        FetchError::InvalidPayload(m) => FetchError::InvalidPayload(r(m)),
+        FetchError::NotFound(m) => FetchError::NotFound(r(m)),
+        FetchError::Config(m) => FetchError::Config(r(m)),
+    }
+}
+
+fn redact_json(v: &mut serde_json::Value, secrets: &[String]) {
+    match v {
+        serde_json::Value::String(s) if secrets.iter().any(|x| s.contains(x.as_str())) => *s = redact(s, secrets),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| redact_json(x, secrets)),
+        serde_json::Value::Object(m) => m.values_mut().for_each(|x| redact_json(x, secrets)),
+        _ => {}
+    }
+}
+
+fn redact_page(mut page: Page, secrets: &[String]) -> Page {
+    if secrets.is_empty() {
+        return page;
+    }
+    for o in page.offers.iter_mut() {
+        match o {
+            Ok(offer) => {
+                redact_json(&mut offer.raw, secrets);
+                for u in [&mut offer.tracking_url, &mut offer.impression_url, &mut offer.preview_url].into_iter().flatten() {
+                    *u = redact(u, secrets);
+                }
+            }
+            Err(inv) => inv.reason = redact(&inv.reason, secrets),
+        }
+    }
+    page
+}
+
+/// Walks the pages of a feed and decides when it ends; guards against loops.
+#[derive(Debug)]
+pub struct Pager {
+    cursor: Cursor,
+    seen_records: u64,
+    last_hash: Option<[u8; 32]>,
+}
+
+impl Pager {
+    pub fn new(page_size: u32) -> Self {
+        Self { cursor: Cursor { page: 1, page_size: page_size.max(1) }, seen_records: 0, last_hash: None }
+    }
+
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
+    }
+
+    /// The next cursor after `page`, or `None` when the feed is done.
+    pub fn advance(&mut self, page: &Page, body_hash: [u8; 32]) -> Result<Option<Cursor>, FetchError> {
+        let n = self.cursor.page;
+        if page.records > 0 && self.last_hash == Some(body_hash) {
+            return Err(FetchError::InvalidPayload(format!(
+                "page {n} repeats page {}: the platform ignores the page parameter, stopping instead of looping",
+                n - 1
+            )));
+        }
+        self.last_hash = Some(body_hash);
+        self.seen_records += page.records as u64;
+        let more = if page.records == 0 {
+            false
+        } else if let Some(more) = page.has_more {
+            more
+        } else if let Some(total) = page.total_pages {
+            n < total
+        } else if let Some(total) = page.total_records {
+            self.seen_records < total
+        } else {
+            page.records >= self.cursor.page_size as usize
+        };
+        if !more {
+            return Ok(None);
+        }
+        if n >= MAX_PAGES {
+            return Err(FetchError::InvalidPayload(format!("more than {MAX_PAGES} pages: stopping a paging loop")));
+        }
+        self.cursor.page += 1;
+        Ok(Some(self.cursor))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(records: usize) -> Page {
+        Page { records, ..Page::default() }
+    }
+
+    #[test]
+    fn short_page_ends_the_feed() {
+        let mut p = Pager::new(10);
+        assert_eq!(p.advance(&page(10), [1; 32]).ok().flatten().map(|c| c.page), Some(2));
+        assert_eq!(p.advance(&page(3), [2; 32]).ok().flatten(), None);
+    }
+
+    #[test]
+    fn totals_decide_before_the_short_page_rule() {
+        let mut p = Pager::new(2);
+        let pg = Page { records: 2, total_records: Some(4), ..Page::default() };
+        assert!(p.advance(&pg, [1; 32]).ok().flatten().is_some());
+        assert!(p.advance(&pg, [2; 32]).ok().flatten().is_none());
+        let mut p = Pager::new(2);
+        let pg = Page { records: 2, total_pages: Some(1), ..Page::default() };
+        assert!(p.advance(&pg, [1; 32]).ok().flatten().is_none());
+    }
+
+    #[test]
+    fn a_repeating_page_is_a_loop_error() {
+        let mut p = Pager::new(2);
+        assert!(p.advance(&page(2), [7; 32]).is_ok());
+        let err = p.advance(&page(2), [7; 32]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("repeats page 1"), "{err}");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut h = BTreeMap::new();
+        h.insert("retry-after".to_string(), "7".to_string());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let future = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc2822();
+        h.insert("retry-after".to_string(), future);
+        let d = retry_after(&h).unwrap_or_default();
+        assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30), "{d:?}");
+    }
+
+    #[test]
+    fn redaction_covers_plain_and_url_encoded_secrets() {
+        let s = vec!["k3y/with+chars".to_string()];
+        assert_eq!(redact("a k3y/with+chars b k3y%2Fwith%2Bchars", &s), "a *** b ***");
+    }
+
+    #[test]
+    fn statuses_classify() {
+        let r = |status| RawResponse {
+            status,
+            headers: BTreeMap::new(),
+            body: bytes::Bytes::from_static(b"{\"error\":\"No Authentication Method Found\"}"),
+        };
+        assert_eq!(classify(&r(401)), FetchError::Unauthorized("HTTP 401: No Authentication Method Found".into()));
+        assert!(matches!(classify(&r(503)), FetchError::Transient(_)));
+        assert!(matches!(classify(&r(429)), FetchError::RateLimited { .. }));
+    }
+}

@@ -1,0 +1,1317 @@
+//! The agent's loop: claims due work (scheduled syncs, "sync now", previews, test
+//! connections) through the database, runs it under a lease with a fencing token, and
+//! records every decision as runs, logs and events.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use domain::{
+    Config,
+    crypto::{Cipher, Credentials},
+    db::{now, write_tx},
+    entity::{
+        agent_heartbeat, campaign, campaign_cap, campaign_country, campaign_payout, campaign_publisher_payout, exchange_rate, integration,
+        log_entry, preview_offer, preview_request, publisher, sync_request, sync_run,
+    },
+    events::{self, RunProgress, kind},
+    model::{self as m, LogLevel, RunStatus, section},
+    money,
+};
+use rand::Rng;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait},
+};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    connectors::{
+        self, Connector, FetchError,
+        scaffold::{Pager, Scaffold},
+    },
+    offer::CanonicalOffer,
+    pipeline::{self, CampaignDraft, Rates, Rules, Verdict},
+};
+
+/// The agent: one per process.
+#[derive(Clone)]
+pub struct Agent {
+    db: DatabaseConnection,
+    cfg: Arc<Config>,
+    cipher: Cipher,
+    scaffold: Scaffold,
+    specs: Arc<Vec<Arc<dyn Connector>>>,
+    id: String,
+    busy: Arc<tokio::sync::Semaphore>,
+}
+
+/// Counters of a run, stored as JSON on the run.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Counters {
+    pub fetched: i64,
+    pub not_selected: i64,
+    pub filtered: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub paused: i64,
+    pub reactivated: i64,
+    pub deleted: i64,
+    pub invalid: i64,
+    pub errors: i64,
+    pub locked_kept: i64,
+}
+
+/// What a finished run reports (for the CLI and tests).
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub counters: Counters,
+    pub filter_counts: BTreeMap<String, i64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error("lease lost: another agent owns integration {0} now")]
+    LeaseLost(i64),
+}
+
+pub struct Lease {
+    integration_id: i64,
+    token: i64,
+    lost: Arc<AtomicBool>,
+    stop: CancellationToken,
+}
+
+impl Agent {
+    pub fn new(db: DatabaseConnection, cfg: Arc<Config>, cipher: Cipher) -> anyhow::Result<Self> {
+        let scaffold = Scaffold::new(&cfg.agent)?;
+        let specs = Arc::new(connectors::spec::load(cfg.agent.connectors_dir.as_deref())?);
+        let id = cfg.agent_id();
+        let busy = Arc::new(tokio::sync::Semaphore::new(cfg.agent.concurrency.max(1)));
+        Ok(Self { db, cfg, cipher, scaffold, specs, id, busy })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs until `shutdown`: polls for due work every `poll_interval`.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(agent.id = %self.id, "agent started");
+        let started = now();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut ticks: u64 = 0;
+        loop {
+            if let Err(e) = self.heartbeat(started).await {
+                tracing::warn!(error = %e, "agent heartbeat failed");
+            }
+            if let Err(e) = self.tick(&mut tasks, &shutdown).await {
+                tracing::warn!(error = %e, "agent tick failed; retrying");
+            }
+            if ticks.is_multiple_of(600)
+                && let Err(e) = self.prune().await
+            {
+                tracing::warn!(error = %e, "log retention failed");
+            }
+            ticks += 1;
+            while tasks.try_join_next().is_some() {}
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.cfg.agent.poll_interval) => {}
+            }
+        }
+        // Runs see the cancellation, stop after their current page and release their leases.
+        while tasks.join_next().await.is_some() {}
+        tracing::info!(agent.id = %self.id, "agent stopped");
+        Ok(())
+    }
+
+    async fn heartbeat(&self, started: chrono::DateTime<Utc>) -> Result<(), DbErr> {
+        let t = now();
+        let existing = agent_heartbeat::Entity::find_by_id(self.id.clone()).one(&self.db).await?;
+        match existing {
+            Some(h) => {
+                let mut am: agent_heartbeat::ActiveModel = h.into();
+                am.last_seen_at = Set(t);
+                am.update(&self.db).await?;
+            }
+            None => {
+                agent_heartbeat::ActiveModel {
+                    agent_id: Set(self.id.clone()),
+                    hostname: Set(std::env::var("HOSTNAME").unwrap_or_default()),
+                    started_at: Set(started),
+                    last_seen_at: Set(t),
+                }
+                .insert(&self.db)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn prune(&self) -> Result<(), DbErr> {
+        let cutoff = now() - chrono::Duration::from_std(self.cfg.agent.log_retention).unwrap_or(chrono::Duration::days(30));
+        log_entry::Entity::delete_many().filter(log_entry::Column::CreatedAt.lt(cutoff)).exec(&self.db).await?;
+        domain::entity::event::Entity::delete_many().filter(domain::entity::event::Column::CreatedAt.lt(cutoff)).exec(&self.db).await?;
+        Ok(())
+    }
+
+    /// One pass over due work.
+    pub async fn tick(&self, tasks: &mut tokio::task::JoinSet<()>, shutdown: &CancellationToken) -> Result<(), DbErr> {
+        // Previews and test connections do not need the integration's lease.
+        for p in preview_request::Entity::find().filter(preview_request::Column::Status.eq("pending")).limit(16).all(&self.db).await? {
+            if !self.claim_row_preview(p.id).await? {
+                continue;
+            }
+            let Ok(permit) = self.busy.clone().acquire_owned().await else { break };
+            let me = self.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                if let Err(e) = me.run_preview(p.id).await {
+                    tracing::error!(error = %e, preview = p.id, "preview failed");
+                }
+            });
+        }
+        for r in sync_request::Entity::find().filter(sync_request::Column::Status.eq("pending")).limit(16).all(&self.db).await? {
+            let kind = m::RequestKind::parse(&r.kind).unwrap_or(m::RequestKind::Sync);
+            if kind == m::RequestKind::TestConnection {
+                if !self.claim_request(r.id).await? {
+                    continue;
+                }
+                let me = self.clone();
+                tasks.spawn(async move {
+                    if let Err(e) = me.test_connection(r.id, r.integration_id).await {
+                        tracing::error!(error = %e, "test connection failed");
+                    }
+                });
+                continue;
+            }
+            let Some(lease) = self.claim_lease(r.integration_id).await? else { continue };
+            if !self.claim_request(r.id).await? {
+                self.release(&lease).await?;
+                continue;
+            }
+            let trigger = if r.requested_by.is_some() { m::RunTrigger::Manual } else { m::RunTrigger::Finalize };
+            self.spawn_run(tasks, lease, trigger, kind == m::RequestKind::DryRun, Some(r.id), shutdown).await;
+        }
+        // Held runs confirmed by an admin.
+        for r in sync_run::Entity::find()
+            .filter(sync_run::Column::Status.eq(RunStatus::Held.as_str()))
+            .filter(sync_run::Column::Phase.eq("confirmed"))
+            .all(&self.db)
+            .await?
+        {
+            if let Some(lease) = self.claim_lease(r.integration_id).await? {
+                let res = self.apply_held(&r, &lease).await;
+                self.release(&lease).await?;
+                res.map_err(|e| DbErr::Custom(e.to_string()))?;
+            }
+        }
+        let due = integration::Entity::find()
+            .filter(integration::Column::Lifecycle.eq(m::Lifecycle::Active.as_str()))
+            .filter(integration::Column::DisabledReason.is_null())
+            .filter(integration::Column::NextRunAt.lte(now()))
+            .limit(16)
+            .all(&self.db)
+            .await?;
+        for i in due {
+            if self.busy.available_permits() == 0 {
+                break;
+            }
+            if let Some(lease) = self.claim_lease(i.id).await? {
+                self.spawn_run(tasks, lease, m::RunTrigger::Schedule, false, None, shutdown).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn spawn_run(
+        &self,
+        tasks: &mut tokio::task::JoinSet<()>,
+        lease: Lease,
+        trigger: m::RunTrigger,
+        dry_run: bool,
+        request: Option<i64>,
+        shutdown: &CancellationToken,
+    ) {
+        let Ok(permit) = self.busy.clone().acquire_owned().await else { return };
+        let me = self.clone();
+        let stop = shutdown.child_token();
+        let lease = Lease { stop: stop.clone(), ..lease };
+        tasks.spawn(async move {
+            let _permit = permit;
+            match me.sync(&lease, trigger, dry_run, request).await {
+                Ok(s) => {
+                    tracing::info!(integration.id = lease.integration_id, run = s.run_id, status = %s.status, "run finished: {}", s.status)
+                }
+                Err(e) => tracing::error!(integration.id = lease.integration_id, error = %e, "run aborted"),
+            }
+            if let Err(e) = me.release(&lease).await {
+                tracing::warn!(error = %e, "lease release failed; it expires by itself");
+            }
+        });
+    }
+
+    async fn claim_row_preview(&self, id: i64) -> Result<bool, DbErr> {
+        let r = preview_request::Entity::update_many()
+            .col_expr(preview_request::Column::Status, Expr::value("running"))
+            .col_expr(preview_request::Column::ClaimedBy, Expr::value(self.id.clone()))
+            .col_expr(preview_request::Column::StartedAt, Expr::value(now()))
+            .filter(preview_request::Column::Id.eq(id))
+            .filter(preview_request::Column::Status.eq("pending"))
+            .exec(&self.db)
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    async fn claim_request(&self, id: i64) -> Result<bool, DbErr> {
+        let r = sync_request::Entity::update_many()
+            .col_expr(sync_request::Column::Status, Expr::value("running"))
+            .col_expr(sync_request::Column::ClaimedBy, Expr::value(self.id.clone()))
+            .col_expr(sync_request::Column::ClaimedAt, Expr::value(now()))
+            .filter(sync_request::Column::Id.eq(id))
+            .filter(sync_request::Column::Status.eq("pending"))
+            .exec(&self.db)
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    /// Claims the integration's lease atomically: one conditional UPDATE that succeeds for
+    /// exactly one agent (row lock on PostgreSQL, the database write lock on SQLite) and bumps
+    /// the fencing token. Returns `None` when another agent holds a live lease.
+    pub async fn claim_lease(&self, integration_id: i64) -> Result<Option<Lease>, DbErr> {
+        let t = now();
+        let until = t + chrono::Duration::from_std(self.cfg.agent.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
+        let r = integration::Entity::update_many()
+            .col_expr(integration::Column::LeaseOwner, Expr::value(self.id.clone()))
+            .col_expr(integration::Column::LeaseExpiresAt, Expr::value(until))
+            .col_expr(integration::Column::FencingToken, Expr::col(integration::Column::FencingToken).add(1))
+            .filter(integration::Column::Id.eq(integration_id))
+            .filter(integration::Column::LeaseOwner.is_null().or(integration::Column::LeaseExpiresAt.lt(t)))
+            .exec(&self.db)
+            .await?;
+        if r.rows_affected != 1 {
+            return Ok(None);
+        }
+        let row = integration::Entity::find_by_id(integration_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(format!("integration {integration_id}")))?;
+        if row.lease_owner.as_deref() != Some(self.id.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(Lease { integration_id, token: row.fencing_token, lost: Arc::new(AtomicBool::new(false)), stop: CancellationToken::new() }))
+    }
+
+    /// Extends the lease if it is still ours (same owner and fencing token).
+    async fn renew(&self, db: &impl ConnectionTrait, lease: &Lease) -> Result<(), RunError> {
+        let until = now() + chrono::Duration::from_std(self.cfg.agent.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
+        let r = integration::Entity::update_many()
+            .col_expr(integration::Column::LeaseExpiresAt, Expr::value(until))
+            .filter(integration::Column::Id.eq(lease.integration_id))
+            .filter(integration::Column::FencingToken.eq(lease.token))
+            .filter(integration::Column::LeaseOwner.eq(self.id.clone()))
+            .exec(db)
+            .await?;
+        if r.rows_affected != 1 {
+            lease.lost.store(true, Ordering::SeqCst);
+            return Err(RunError::LeaseLost(lease.integration_id));
+        }
+        Ok(())
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), DbErr> {
+        integration::Entity::update_many()
+            .col_expr(integration::Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(integration::Column::LeaseExpiresAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .filter(integration::Column::Id.eq(lease.integration_id))
+            .filter(integration::Column::FencingToken.eq(lease.token))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn rules_for(&self, i: &integration::Model) -> Result<Rules, DbErr> {
+        let rates = exchange_rate::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| ((r.base, r.quote), money::from_db(&r.rate)))
+            .collect::<HashMap<_, _>>();
+        let selected: Vec<String> = serde_json::from_str(&i.selected_offer_ids).unwrap_or_default();
+        let creds = self.credentials(i);
+        Ok(Rules {
+            connector: i.connector.clone(),
+            filters: section(&i.filters),
+            payout_rules: section(&i.payout_rules),
+            settings: section(&i.settings),
+            cap_settings: section(&i.cap_settings),
+            default_category: i.default_category.clone(),
+            imported_status: m::CampaignStatus::parse(&i.imported_status).unwrap_or(m::CampaignStatus::Active),
+            imported_visibility: m::Visibility::parse(&i.imported_visibility).unwrap_or(m::Visibility::Permission),
+            tracking_append: i.tracking_url_append.clone(),
+            impression_append: i.impression_url_append.clone(),
+            selected: selected.into_iter().collect(),
+            rates: Rates(rates),
+            default_currency: creds
+                .get("currency")
+                .cloned()
+                .filter(|c| domain::validate::currency(c).is_some())
+                .unwrap_or_else(|| "USD".into()),
+        })
+    }
+
+    fn credentials(&self, i: &integration::Model) -> Credentials {
+        i.credentials_sealed.as_deref().and_then(|s| self.cipher.open(s).ok()).unwrap_or_default()
+    }
+
+    fn connector(&self, id: &str) -> Result<Arc<dyn Connector>, FetchError> {
+        connectors::by_id(id, &self.specs)
+    }
+
+    /// Runs one sync (or dry run) of an integration whose lease we hold.
+    pub async fn sync(&self, lease: &Lease, trigger: m::RunTrigger, dry_run: bool, request: Option<i64>) -> Result<RunSummary, RunError> {
+        let db = &self.db;
+        let i = integration::Entity::find_by_id(lease.integration_id)
+            .one(db)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("integration".into()))?;
+        let run = sync_run::ActiveModel {
+            integration_id: Set(i.id),
+            trigger: Set(trigger.as_str().into()),
+            status: Set(RunStatus::Running.as_str().into()),
+            phase: Set(m::RunPhase::Fetching.as_str().into()),
+            dry_run: Set(dry_run),
+            pages_done: Set(0),
+            counters: Set("{}".into()),
+            filter_counts: Set("{}".into()),
+            queued_at: Set(now()),
+            started_at: Set(Some(now())),
+            fencing_token: Set(lease.token),
+            agent_id: Set(Some(self.id.clone())),
+            request_id: Set(request),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+        if let Some(r) = request {
+            sync_request::Entity::update_many()
+                .col_expr(sync_request::Column::RunId, Expr::value(run.id))
+                .filter(sync_request::Column::Id.eq(r))
+                .exec(db)
+                .await?;
+        }
+        let mut progress = RunProgress { run_id: run.id, status: "running".into(), phase: "fetching".into(), ..Default::default() };
+        events::append(db, kind::RUN_STARTED, Some(i.id), Some(run.id), None, &progress).await?;
+        // Heartbeat: keeps the lease alive while a page waits on rate limits or retries.
+        let hb = {
+            let me = self.clone();
+            let l = Lease { integration_id: lease.integration_id, token: lease.token, lost: lease.lost.clone(), stop: lease.stop.clone() };
+            let every = self.cfg.agent.lease_ttl / 3;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if me.renew(&me.db, &l).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = self.sync_inner(lease, &i, &run, dry_run, &mut progress).await;
+        hb.abort();
+        let summary = match result {
+            Ok(s) => s,
+            Err(e) => {
+                // The run could not finish: mark it failed (unless the lease is lost, in which
+                // case another agent owns the integration and we must not write).
+                if !lease.lost.load(Ordering::SeqCst) {
+                    self.finish(
+                        &i,
+                        run.id,
+                        RunStatus::Failed,
+                        &Counters::default(),
+                        &BTreeMap::new(),
+                        Some(("RUN_ABORTED", e.to_string(), None)),
+                        dry_run,
+                        request,
+                    )
+                    .await?;
+                }
+                return Err(e);
+            }
+        };
+        Ok(summary)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        i: &integration::Model,
+        run_id: i64,
+        status: RunStatus,
+        counters: &Counters,
+        filter_counts: &BTreeMap<String, i64>,
+        error: Option<(&str, String, Option<String>)>,
+        dry_run: bool,
+        request: Option<i64>,
+    ) -> Result<(), DbErr> {
+        let db = &self.db;
+        let t = now();
+        let (code, msg, last) = match &error {
+            Some((c, m, l)) => (Some(c.to_string()), Some(m.clone()), l.clone()),
+            None => (None, None, None),
+        };
+        sync_run::Entity::update_many()
+            .col_expr(sync_run::Column::Status, Expr::value(status.as_str()))
+            .col_expr(sync_run::Column::Phase, Expr::value(m::RunPhase::Done.as_str()))
+            .col_expr(sync_run::Column::Counters, Expr::value(serde_json::to_string(counters).unwrap_or_default()))
+            .col_expr(sync_run::Column::FilterCounts, Expr::value(serde_json::to_string(filter_counts).unwrap_or_default()))
+            .col_expr(sync_run::Column::FinishedAt, Expr::value(t))
+            .col_expr(sync_run::Column::ErrorCode, Expr::value(code.clone()))
+            .col_expr(sync_run::Column::ErrorMessage, Expr::value(msg.clone()))
+            .col_expr(sync_run::Column::LastResponse, Expr::value(last))
+            .filter(sync_run::Column::Id.eq(run_id))
+            .filter(sync_run::Column::Status.ne(RunStatus::Held.as_str()))
+            .exec(db)
+            .await?;
+        if !dry_run {
+            let settings: m::Settings = section(&i.settings);
+            let jitter = rand::rng().random_range(0..=std::cmp::max(settings.refresh_minutes as i64 * 6, 1));
+            let next = t + chrono::Duration::minutes(settings.refresh_minutes as i64) + chrono::Duration::seconds(jitter);
+            let mut upd = integration::Entity::update_many().col_expr(integration::Column::NextRunAt, Expr::value(next));
+            upd = match status {
+                RunStatus::Succeeded | RunStatus::PartiallySucceeded | RunStatus::Held => upd
+                    .col_expr(integration::Column::LastSuccessAt, Expr::value(t))
+                    .col_expr(integration::Column::ConsecutiveFailures, Expr::value(0)),
+                _ => upd.col_expr(integration::Column::ConsecutiveFailures, Expr::col(integration::Column::ConsecutiveFailures).add(1)),
+            };
+            upd.filter(integration::Column::Id.eq(i.id)).exec(db).await?;
+        }
+        if let Some(r) = request {
+            sync_request::Entity::update_many()
+                .col_expr(sync_request::Column::Status, Expr::value(if status == RunStatus::Failed { "failed" } else { "done" }))
+                .col_expr(sync_request::Column::FinishedAt, Expr::value(t))
+                .filter(sync_request::Column::Id.eq(r))
+                .exec(db)
+                .await?;
+        }
+        let p = RunProgress {
+            run_id,
+            status: status.as_str().into(),
+            phase: "done".into(),
+            fetched: counters.fetched,
+            created: counters.created,
+            updated: counters.updated,
+            unchanged: counters.unchanged,
+            filtered: counters.filtered,
+            error_code: code,
+            ..Default::default()
+        };
+        events::append(db, if status == RunStatus::Held { kind::RUN_HELD } else { kind::RUN_FINISHED }, Some(i.id), Some(run_id), None, &p)
+            .await?;
+        Ok(())
+    }
+
+    async fn sync_inner(
+        &self,
+        lease: &Lease,
+        i: &integration::Model,
+        run: &sync_run::Model,
+        dry_run: bool,
+        progress: &mut RunProgress,
+    ) -> Result<RunSummary, RunError> {
+        let db = &self.db;
+        let rules = self.rules_for(i).await?;
+        let creds = self.credentials(i);
+        let mut counters = Counters::default();
+        let mut filter_counts: BTreeMap<String, i64> = BTreeMap::new();
+        let conn = match self.connector(&i.connector) {
+            Ok(c) => c,
+            Err(e) => {
+                self.finish(
+                    i,
+                    run.id,
+                    RunStatus::Failed,
+                    &counters,
+                    &filter_counts,
+                    Some((e.code(), e.to_string(), None)),
+                    dry_run,
+                    run.request_id,
+                )
+                .await?;
+                return Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(e.to_string()) });
+            }
+        };
+        let settings: m::Settings = section(&i.settings);
+        let updatable: HashSet<&'static str> = settings.updatable_columns.iter().map(|c| c.as_str()).collect();
+        // What exists now: external id -> row (ids, fingerprints and lock state only matter).
+        let existing: HashMap<String, campaign::Model> = campaign::Entity::find()
+            .filter(campaign::Column::IntegrationId.eq(i.id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|c| (c.external_id.clone(), c))
+            .collect();
+        let tiers: BTreeMap<i64, Option<i64>> = publisher::Entity::find().all(db).await?.into_iter().map(|p| (p.id, p.tier_id)).collect();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut pager = Pager::new(conn.info().default_page_size);
+        let mut last_event = Instant::now();
+        let mut changed_fields: BTreeMap<String, i64> = BTreeMap::new();
+        loop {
+            if lease.stop.is_cancelled() {
+                self.finish(
+                    i,
+                    run.id,
+                    RunStatus::Cancelled,
+                    &counters,
+                    &filter_counts,
+                    Some(("SHUTDOWN", "the agent stopped before the run finished; nothing was paused".into(), None)),
+                    dry_run,
+                    run.request_id,
+                )
+                .await?;
+                return Ok(RunSummary { run_id: run.id, status: RunStatus::Cancelled, counters, filter_counts, error: None });
+            }
+            let cursor = pager.cursor();
+            let fetched = self.scaffold.fetch_page(conn.as_ref(), &creds, settings.rate_limit_per_second, cursor, false).await;
+            let (page, report) = match fetched {
+                Ok(x) => x,
+                Err(f) => {
+                    let last = f.last_response.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default());
+                    let msg = format!("page {} failed after {} attempt(s): {}", cursor.page, f.attempts, f.error);
+                    events::log(db, Some(i.id), Some(run.id), LogLevel::Error, f.error.code(), None, &msg, None).await?;
+                    if let FetchError::Unauthorized(m) = &f.error {
+                        integration::Entity::update_many()
+                            .col_expr(integration::Column::DisabledReason, Expr::value(format!("credentials rejected: {m}")))
+                            .filter(integration::Column::Id.eq(i.id))
+                            .exec(db)
+                            .await?;
+                        events::log(
+                            db,
+                            Some(i.id),
+                            Some(run.id),
+                            LogLevel::Error,
+                            "INTEGRATION_DISABLED",
+                            None,
+                            "credentials rejected: the integration is paused until new credentials are saved; campaigns are untouched",
+                            None,
+                        )
+                        .await?;
+                    }
+                    self.finish(
+                        i,
+                        run.id,
+                        RunStatus::Failed,
+                        &counters,
+                        &filter_counts,
+                        Some((f.error.code(), msg.clone(), last)),
+                        dry_run,
+                        run.request_id,
+                    )
+                    .await?;
+                    return Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(msg) });
+                }
+            };
+            for w in &report.rate_limit_waits {
+                events::log(
+                    db,
+                    Some(i.id),
+                    Some(run.id),
+                    LogLevel::Warn,
+                    "RATE_LIMIT_WAIT",
+                    None,
+                    &format!("the advertiser rate-limited page {}: waited {:.1} s", cursor.page, w.as_secs_f64()),
+                    None,
+                )
+                .await?;
+            }
+            // Evaluate the page.
+            let mut drafts: Vec<CampaignDraft> = vec![];
+            let mut logs: Vec<log_entry::ActiveModel> = vec![];
+            let t = now();
+            for o in &page.offers {
+                counters.fetched += 1;
+                match o {
+                    Err(inv) => {
+                        counters.invalid += 1;
+                        logs.push(log_row(
+                            i.id,
+                            run.id,
+                            LogLevel::Warn,
+                            "OFFER_INVALID",
+                            inv.external_id.as_deref(),
+                            &format!("offer skipped: {}", inv.reason),
+                        ));
+                    }
+                    Ok(offer) => {
+                        seen.insert(offer.external_id.clone());
+                        match pipeline::evaluate(offer, &rules, Utc::now()) {
+                            Verdict::Drop { code, reason } => {
+                                if code == pipeline::reason::NOT_SELECTED {
+                                    counters.not_selected += 1;
+                                } else {
+                                    counters.filtered += 1;
+                                    *filter_counts.entry(code.to_string()).or_default() += 1;
+                                    logs.push(log_row(
+                                        i.id,
+                                        run.id,
+                                        LogLevel::Info,
+                                        code,
+                                        Some(&offer.external_id),
+                                        &format!("offer skipped: {reason}"),
+                                    ));
+                                }
+                                // A filtered offer is not "seen" for vanishing: its campaign is paused as vanished would be wrong; keep it seen.
+                            }
+                            Verdict::Import(d) => drafts.push(*d),
+                        }
+                    }
+                }
+            }
+            // Write the page: one transaction, fenced by the lease.
+            let tx = write_tx(db).await?;
+            if !dry_run {
+                self.renew(&tx, lease).await?;
+            }
+            for d in &drafts {
+                match existing.get(&d.external_id) {
+                    None => {
+                        counters.created += 1;
+                        if !dry_run {
+                            insert_campaign(&tx, i.id, run.id, d, &rules, &tiers, t).await?;
+                        }
+                    }
+                    Some(c) => {
+                        let reactivate = c.paused_by.as_deref() == Some("sync");
+                        if c.fingerprint == d.fingerprint && !reactivate {
+                            counters.unchanged += 1;
+                            continue;
+                        }
+                        let (cols, kept) = update_campaign(&tx, c, run.id, d, &updatable, reactivate, &rules, &tiers, t, dry_run).await?;
+                        for k in &kept {
+                            counters.locked_kept += 1;
+                            logs.push(log_row(
+                                i.id,
+                                run.id,
+                                LogLevel::Info,
+                                "COLUMN_LOCKED",
+                                Some(&d.external_id),
+                                &format!("kept the hand-edited {k}: it is locked"),
+                            ));
+                        }
+                        for col in &cols {
+                            *changed_fields.entry(col.clone()).or_default() += 1;
+                        }
+                        if reactivate {
+                            counters.reactivated += 1;
+                            logs.push(log_row(
+                                i.id,
+                                run.id,
+                                LogLevel::Info,
+                                "CAMPAIGN_REACTIVATED",
+                                Some(&d.external_id),
+                                "the offer is back in the feed: campaign re-activated",
+                            ));
+                        }
+                        if cols.is_empty() && !reactivate {
+                            counters.unchanged += 1;
+                        } else {
+                            counters.updated += 1;
+                        }
+                    }
+                }
+            }
+            for chunk in logs.chunks(200) {
+                log_entry::Entity::insert_many(chunk.to_vec()).exec(&tx).await?;
+            }
+            progress.pages_done = cursor.page as i32;
+            progress.pages_total = page.total_pages.map(|p| p as i32);
+            progress.fetched = counters.fetched;
+            progress.created = counters.created;
+            progress.updated = counters.updated;
+            progress.unchanged = counters.unchanged;
+            progress.filtered = counters.filtered;
+            sync_run::Entity::update_many()
+                .col_expr(sync_run::Column::PagesDone, Expr::value(progress.pages_done))
+                .col_expr(sync_run::Column::PagesTotal, Expr::value(progress.pages_total))
+                .col_expr(sync_run::Column::Counters, Expr::value(serde_json::to_string(&counters).unwrap_or_default()))
+                .col_expr(sync_run::Column::FilterCounts, Expr::value(serde_json::to_string(&filter_counts).unwrap_or_default()))
+                .filter(sync_run::Column::Id.eq(run.id))
+                .exec(&tx)
+                .await?;
+            // Progress events are coalesced: at most 4 per second per run.
+            if last_event.elapsed() >= Duration::from_millis(250) || cursor.page == 1 {
+                events::append(&tx, kind::RUN_PROGRESS, Some(i.id), Some(run.id), None, progress).await?;
+                last_event = Instant::now();
+            }
+            tx.commit().await?;
+            match pager.advance(&page, report.body_hash) {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) => {
+                    let msg = e.to_string();
+                    events::log(db, Some(i.id), Some(run.id), LogLevel::Error, e.code(), None, &msg, None).await?;
+                    self.finish(
+                        i,
+                        run.id,
+                        RunStatus::Failed,
+                        &counters,
+                        &filter_counts,
+                        Some((e.code(), msg.clone(), None)),
+                        dry_run,
+                        run.request_id,
+                    )
+                    .await?;
+                    return Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(msg) });
+                }
+            }
+        }
+        // Every page fetched: reconcile vanished offers.
+        sync_run::Entity::update_many()
+            .col_expr(sync_run::Column::Phase, Expr::value(m::RunPhase::Reconciling.as_str()))
+            .filter(sync_run::Column::Id.eq(run.id))
+            .exec(db)
+            .await?;
+        let policy: m::VanishedPolicy = section(&i.vanished_policy);
+        let live: Vec<&campaign::Model> = existing.values().filter(|c| c.status == m::CampaignStatus::Active.as_str()).collect();
+        let gone: Vec<&campaign::Model> = existing.values().filter(|c| !seen.contains(&c.external_id) && c.vanished_at.is_none()).collect();
+        let to_pause: Vec<&campaign::Model> = gone
+            .iter()
+            .copied()
+            .filter(|c| c.status == m::CampaignStatus::Active.as_str() && !locked(c).contains(&"status".to_string()))
+            .collect();
+        let share = if live.is_empty() {
+            rust_decimal::Decimal::ZERO
+        } else {
+            rust_decimal::Decimal::from(to_pause.len()) / rust_decimal::Decimal::from(live.len())
+        };
+        let hold =
+            policy.action == m::VanishedAction::Pause && !live.is_empty() && (counters.fetched == 0 || share > policy.max_pause_share);
+        if dry_run {
+            counters.paused = to_pause.len() as i64;
+            let mut fc = filter_counts.clone();
+            for (k, v) in &changed_fields {
+                fc.insert(format!("changed:{k}"), *v);
+            }
+            self.finish(i, run.id, RunStatus::Succeeded, &counters, &fc, None, true, run.request_id).await?;
+            return Ok(RunSummary { run_id: run.id, status: RunStatus::Succeeded, counters, filter_counts: fc, error: None });
+        }
+        if hold {
+            let ids: Vec<i64> = to_pause.iter().map(|c| c.id).collect();
+            let why = if counters.fetched == 0 {
+                format!("the feed is empty while {} campaigns are live: nothing was paused; confirm or discard the run", live.len())
+            } else {
+                format!(
+                    "the run would pause {} of {} live campaigns ({}%), above the {}% guard rail: confirm or discard the run",
+                    ids.len(),
+                    live.len(),
+                    (share * rust_decimal::Decimal::from(100)).round(),
+                    policy.max_pause_share * rust_decimal::Decimal::from(100)
+                )
+            };
+            sync_run::Entity::update_many()
+                .col_expr(sync_run::Column::Status, Expr::value(RunStatus::Held.as_str()))
+                .col_expr(sync_run::Column::Phase, Expr::value("held"))
+                .col_expr(sync_run::Column::HeldChanges, Expr::value(json!({"pause": ids, "reason": why}).to_string()))
+                .col_expr(sync_run::Column::Counters, Expr::value(serde_json::to_string(&counters).unwrap_or_default()))
+                .col_expr(sync_run::Column::FinishedAt, Expr::value(now()))
+                .filter(sync_run::Column::Id.eq(run.id))
+                .exec(db)
+                .await?;
+            events::log(db, Some(i.id), Some(run.id), LogLevel::Warn, "RUN_HELD", None, &why, None).await?;
+            self.finish(i, run.id, RunStatus::Held, &counters, &filter_counts, None, false, run.request_id).await?;
+            return Ok(RunSummary { run_id: run.id, status: RunStatus::Held, counters, filter_counts, error: None });
+        }
+        let tx = write_tx(db).await?;
+        self.renew(&tx, lease).await?;
+        let t = now();
+        for c in &gone {
+            let misses = c.consecutive_misses + 1;
+            match policy.action {
+                m::VanishedAction::Delete if misses as u32 >= policy.delete_after_misses => {
+                    campaign::Entity::delete_by_id(c.id).exec(&tx).await?;
+                    counters.deleted += 1;
+                    log_row(
+                        i.id,
+                        run.id,
+                        LogLevel::Info,
+                        "CAMPAIGN_DELETED",
+                        Some(&c.external_id),
+                        &format!("deleted after {misses} runs without the offer"),
+                    )
+                    .insert(&tx)
+                    .await?;
+                }
+                m::VanishedAction::Pause if to_pause.iter().any(|p| p.id == c.id) => {
+                    campaign::Entity::update_many()
+                        .col_expr(campaign::Column::Status, Expr::value(m::CampaignStatus::Paused.as_str()))
+                        .col_expr(campaign::Column::PausedBy, Expr::value("sync"))
+                        .col_expr(campaign::Column::VanishedAt, Expr::value(t))
+                        .col_expr(campaign::Column::ConsecutiveMisses, Expr::value(misses))
+                        .col_expr(campaign::Column::UpdatedAt, Expr::value(t))
+                        .filter(campaign::Column::Id.eq(c.id))
+                        .exec(&tx)
+                        .await?;
+                    counters.paused += 1;
+                    log_row(
+                        i.id,
+                        run.id,
+                        LogLevel::Info,
+                        "CAMPAIGN_PAUSED",
+                        Some(&c.external_id),
+                        "the offer is no longer in the feed: campaign paused",
+                    )
+                    .insert(&tx)
+                    .await?;
+                }
+                _ => {
+                    campaign::Entity::update_many()
+                        .col_expr(campaign::Column::ConsecutiveMisses, Expr::value(misses))
+                        .filter(campaign::Column::Id.eq(c.id))
+                        .exec(&tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        let status = if counters.invalid > 0 { RunStatus::PartiallySucceeded } else { RunStatus::Succeeded };
+        self.finish(i, run.id, status, &counters, &filter_counts, None, false, run.request_id).await?;
+        Ok(RunSummary { run_id: run.id, status, counters, filter_counts, error: None })
+    }
+
+    async fn apply_held(&self, r: &sync_run::Model, lease: &Lease) -> Result<(), RunError> {
+        let held: serde_json::Value = r.held_changes.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        let ids: Vec<i64> =
+            held.get("pause").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_i64()).collect()).unwrap_or_default();
+        let tx = write_tx(&self.db).await?;
+        self.renew(&tx, lease).await?;
+        let t = now();
+        campaign::Entity::update_many()
+            .col_expr(campaign::Column::Status, Expr::value(m::CampaignStatus::Paused.as_str()))
+            .col_expr(campaign::Column::PausedBy, Expr::value("sync"))
+            .col_expr(campaign::Column::VanishedAt, Expr::value(t))
+            .filter(campaign::Column::Id.is_in(ids.clone()))
+            .filter(campaign::Column::Status.eq(m::CampaignStatus::Active.as_str()))
+            .exec(&tx)
+            .await?;
+        sync_run::Entity::update_many()
+            .col_expr(sync_run::Column::Status, Expr::value(RunStatus::Succeeded.as_str()))
+            .col_expr(sync_run::Column::Phase, Expr::value(m::RunPhase::Done.as_str()))
+            .filter(sync_run::Column::Id.eq(r.id))
+            .exec(&tx)
+            .await?;
+        events::log(
+            &tx,
+            Some(r.integration_id),
+            Some(r.id),
+            LogLevel::Info,
+            "RUN_CONFIRMED",
+            None,
+            &format!("held run confirmed: paused {} campaigns", ids.len()),
+            None,
+        )
+        .await?;
+        events::append(&tx, kind::RUN_FINISHED, Some(r.integration_id), Some(r.id), None, &json!({"run_id": r.id, "status": "succeeded"}))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Fetches the offers (through the cache) and stores a verdict for each.
+    pub async fn run_preview(&self, preview_id: i64) -> Result<(), RunError> {
+        let db = &self.db;
+        let p = preview_request::Entity::find_by_id(preview_id).one(db).await?.ok_or_else(|| DbErr::RecordNotFound("preview".into()))?;
+        let i =
+            integration::Entity::find_by_id(p.integration_id).one(db).await?.ok_or_else(|| DbErr::RecordNotFound("integration".into()))?;
+        let rules = Rules { selected: HashSet::new(), ..self.rules_for(&i).await? };
+        let creds = self.credentials(&i);
+        let settings: m::Settings = section(&i.settings);
+        let outcome: Result<(i32, i32), FetchError> = async {
+            let conn = self.connector(&i.connector)?;
+            let mut pager = Pager::new(conn.info().default_page_size);
+            let (mut total, mut would) = (0, 0);
+            loop {
+                let (page, report) = self
+                    .scaffold
+                    .fetch_page(conn.as_ref(), &creds, settings.rate_limit_per_second, pager.cursor(), true)
+                    .await
+                    .map_err(|f| f.error)?;
+                let mut rows = vec![];
+                for o in &page.offers {
+                    total += 1;
+                    rows.push(match o {
+                        Ok(offer) => preview_row(preview_id, offer, pipeline::evaluate(offer, &rules, Utc::now())),
+                        Err(inv) => preview_offer::ActiveModel {
+                            preview_id: Set(preview_id),
+                            external_id: Set(inv.external_id.clone().unwrap_or_default()),
+                            title: Set(String::new()),
+                            verdict: Set("drop".into()),
+                            reason_code: Set(Some("OFFER_INVALID".into())),
+                            reason: Set(Some(inv.reason.clone())),
+                            countries: Set("[]".into()),
+                            offer: Set("null".into()),
+                            ..Default::default()
+                        },
+                    });
+                }
+                would += rows.iter().filter(|r| matches!(&r.verdict, sea_orm::ActiveValue::Set(v) if v == "import")).count() as i32;
+                for chunk in rows.chunks(200) {
+                    preview_offer::Entity::insert_many(chunk.to_vec()).exec(db).await.map_err(|e| FetchError::Config(e.to_string()))?;
+                }
+                match pager.advance(&page, report.body_hash)? {
+                    Some(_) => continue,
+                    None => break,
+                }
+            }
+            Ok((total, would))
+        }
+        .await;
+        let t = now();
+        let mut am: preview_request::ActiveModel = p.into();
+        match &outcome {
+            Ok((total, would)) => {
+                am.status = Set("done".into());
+                am.offers_total = Set(*total);
+                am.would_import = Set(*would);
+            }
+            Err(e) => {
+                am.status = Set("failed".into());
+                am.error_code = Set(Some(e.code().into()));
+                am.error_message = Set(Some(e.to_string()));
+            }
+        }
+        am.finished_at = Set(Some(t));
+        am.update(db).await?;
+        events::append(
+            db,
+            kind::PREVIEW_READY,
+            Some(i.id),
+            None,
+            Some(preview_id),
+            &json!({"preview_id": preview_id, "ok": outcome.is_ok()}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Checks credentials with one small page and stores the answer on the request.
+    pub async fn test_connection(&self, request_id: i64, integration_id: i64) -> Result<(), DbErr> {
+        let db = &self.db;
+        let i =
+            integration::Entity::find_by_id(integration_id).one(db).await?.ok_or_else(|| DbErr::RecordNotFound("integration".into()))?;
+        let creds = self.credentials(&i);
+        let result = match self.connector(&i.connector) {
+            Err(e) => json!({"ok": false, "code": e.code(), "message": e.to_string()}),
+            Ok(conn) => {
+                let cursor = connectors::Cursor { page: 1, page_size: conn.info().default_page_size };
+                match self.scaffold.fetch_page(conn.as_ref(), &creds, None, cursor, true).await {
+                    Ok((page, _)) => {
+                        let visible = page.total_records.map(|t| t as i64).unwrap_or(page.records as i64);
+                        json!({"ok": true, "offersVisible": visible, "code": "OK", "message": format!("connected: {visible} offers visible")})
+                    }
+                    Err(f) => json!({"ok": false, "code": f.error.code(), "message": f.error.to_string()}),
+                }
+            }
+        };
+        sync_request::Entity::update_many()
+            .col_expr(sync_request::Column::Status, Expr::value("done"))
+            .col_expr(sync_request::Column::Result, Expr::value(result.to_string()))
+            .col_expr(sync_request::Column::FinishedAt, Expr::value(now()))
+            .filter(sync_request::Column::Id.eq(request_id))
+            .exec(db)
+            .await?;
+        events::append(db, kind::REQUEST_DONE, Some(integration_id), None, None, &json!({"request_id": request_id, "result": result}))
+            .await?;
+        Ok(())
+    }
+}
+
+fn log_row(integration_id: i64, run_id: i64, level: LogLevel, code: &str, offer: Option<&str>, message: &str) -> log_entry::ActiveModel {
+    log_entry::ActiveModel {
+        integration_id: Set(Some(integration_id)),
+        run_id: Set(Some(run_id)),
+        level: Set(level.as_str().into()),
+        code: Set(code.into()),
+        offer_external_id: Set(offer.map(str::to_string)),
+        message: Set(message.into()),
+        created_at: Set(now()),
+        ..Default::default()
+    }
+}
+
+fn preview_row(preview_id: i64, o: &CanonicalOffer, v: Verdict) -> preview_offer::ActiveModel {
+    let base = preview_offer::ActiveModel {
+        preview_id: Set(preview_id),
+        external_id: Set(o.external_id.clone()),
+        title: Set(o.name.clone()),
+        preview_url: Set(o.preview_url.clone()),
+        countries: Set(serde_json::to_string(&o.countries).unwrap_or_default()),
+        offer: Set(serde_json::to_string(&json!({"name": o.name, "revenue": o.revenue, "currency": o.currency, "countries": o.countries}))
+            .unwrap_or_default()),
+        ..Default::default()
+    };
+    match v {
+        Verdict::Import(d) => preview_offer::ActiveModel {
+            verdict: Set("import".into()),
+            revenue: Set(Some(money::to_db(d.revenue))),
+            payout: Set(Some(money::to_db(d.payout))),
+            currency: Set(Some(d.currency.clone())),
+            countries: Set(serde_json::to_string(&d.countries).unwrap_or_default()),
+            final_tracking_url: Set(d.tracking_url.clone()),
+            ..base
+        },
+        Verdict::Drop { code, reason } => preview_offer::ActiveModel {
+            verdict: Set("drop".into()),
+            reason_code: Set(Some(code.into())),
+            reason: Set(Some(reason)),
+            revenue: Set(Some(money::to_db(o.revenue))),
+            currency: Set(o.currency.clone()),
+            ..base
+        },
+    }
+}
+
+fn locked(c: &campaign::Model) -> Vec<String> {
+    serde_json::from_str(&c.locked_columns).unwrap_or_default()
+}
+
+fn js<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+async fn write_children(
+    db: &impl ConnectionTrait,
+    campaign_id: i64,
+    d: &CampaignDraft,
+    rules: &Rules,
+    tiers: &BTreeMap<i64, Option<i64>>,
+    replace: bool,
+) -> Result<(), DbErr> {
+    if replace {
+        campaign_country::Entity::delete_many().filter(campaign_country::Column::CampaignId.eq(campaign_id)).exec(db).await?;
+        campaign_payout::Entity::delete_many().filter(campaign_payout::Column::CampaignId.eq(campaign_id)).exec(db).await?;
+        campaign_cap::Entity::delete_many().filter(campaign_cap::Column::CampaignId.eq(campaign_id)).exec(db).await?;
+        campaign_publisher_payout::Entity::delete_many()
+            .filter(campaign_publisher_payout::Column::CampaignId.eq(campaign_id))
+            .exec(db)
+            .await?;
+    }
+    if !d.countries.is_empty() {
+        campaign_country::Entity::insert_many(
+            d.countries.iter().map(|c| campaign_country::ActiveModel { campaign_id: Set(campaign_id), country: Set(c.clone()) }),
+        )
+        .exec(db)
+        .await?;
+    }
+    if !d.payouts.is_empty() {
+        campaign_payout::Entity::insert_many(d.payouts.iter().map(|p| campaign_payout::ActiveModel {
+            campaign_id: Set(campaign_id),
+            country: Set(p.country.clone()),
+            goal: Set(p.goal.clone()),
+            goal_name: Set(p.goal_name.clone()),
+            revenue: Set(money::to_db(p.revenue)),
+            payout: Set(money::to_db(p.payout)),
+            payout_type: Set(p.payout_type.as_str().into()),
+            currency: Set(p.currency.clone()),
+            ..Default::default()
+        }))
+        .exec(db)
+        .await?;
+    }
+    if !d.caps.is_empty() {
+        campaign_cap::Entity::insert_many(d.caps.iter().map(|c| campaign_cap::ActiveModel {
+            campaign_id: Set(campaign_id),
+            source: Set(c.source.into()),
+            event: Set(c.event.clone()),
+            period: Set(c.period.clone()),
+            value: Set(money::to_db(c.value)),
+            visibility: Set(c.visibility.clone()),
+            counting: Set(c.counting.clone()),
+            timezone: Set(c.timezone.clone()),
+            over_delivery: Set(c.over_delivery.clone()),
+            ..Default::default()
+        }))
+        .exec(db)
+        .await?;
+    }
+    let pp = pipeline::publisher_payouts(d, &rules.payout_rules, tiers);
+    if !pp.is_empty() {
+        campaign_publisher_payout::Entity::insert_many(pp.into_iter().map(|(p, amount, source)| campaign_publisher_payout::ActiveModel {
+            campaign_id: Set(campaign_id),
+            publisher_id: Set(p),
+            payout: Set(money::to_db(amount)),
+            source: Set(source.into()),
+        }))
+        .exec(db)
+        .await?;
+    }
+    Ok(())
+}
+
+const SYNC_COLUMNS: &[&str] = &[
+    "title",
+    "description",
+    "preview_url",
+    "tracking_url",
+    "impression_url",
+    "thumbnail_url",
+    "status",
+    "visibility",
+    "category",
+    "currency",
+    "revenue",
+    "payout",
+    "model",
+    "objective",
+    "redirect_type",
+    "countries",
+    "os",
+    "devices",
+    "expires_at",
+    "caps",
+    "time_targeting",
+];
+
+fn provenance_for(cols: &[&str], run_id: i64, at: chrono::DateTime<Utc>, prev: Option<&str>) -> String {
+    let mut p: BTreeMap<String, serde_json::Value> = prev.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    for c in cols {
+        p.insert((*c).to_string(), json!({"source": "sync", "runId": run_id, "at": at}));
+    }
+    js(&p)
+}
+
+async fn insert_campaign(
+    db: &impl ConnectionTrait,
+    integration_id: i64,
+    run_id: i64,
+    d: &CampaignDraft,
+    rules: &Rules,
+    tiers: &BTreeMap<i64, Option<i64>>,
+    t: chrono::DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let row = campaign::ActiveModel {
+        integration_id: Set(integration_id),
+        external_id: Set(d.external_id.clone()),
+        title: Set(d.title.clone()),
+        description: Set(d.description.clone()),
+        description_text: Set(d.description_text.clone()),
+        preview_url: Set(d.preview_url.clone()),
+        tracking_url: Set(d.tracking_url.clone()),
+        impression_url: Set(d.impression_url.clone()),
+        thumbnail_url: Set(d.thumbnail_url.clone()),
+        status: Set(d.status.as_str().into()),
+        visibility: Set(d.visibility.as_str().into()),
+        category: Set(d.category.clone()),
+        currency: Set(d.currency.clone()),
+        revenue: Set(money::to_db(d.revenue)),
+        payout: Set(money::to_db(d.payout)),
+        payout_type: Set(d.payout_type.as_str().into()),
+        model: Set(d.model.map(|x| x.as_str().into())),
+        objective: Set(d.objective.map(|x| x.as_str().into())),
+        redirect_type: Set(Some(d.redirect_type.as_str().into())),
+        countries: Set(js(&d.countries)),
+        blocked_countries: Set(js(&d.blocked_countries)),
+        os: Set(js(&d.os)),
+        devices: Set(js(&d.devices)),
+        expires_at: Set(d.expires_at),
+        time_targeting: Set(js(&d.time_targeting)),
+        exchange_rate: Set(d.exchange_rate.map(money::to_db)),
+        fingerprint: Set(d.fingerprint.clone()),
+        provenance: Set(provenance_for(SYNC_COLUMNS, run_id, t, None)),
+        locked_columns: Set("[]".into()),
+        paused_by: Set(None),
+        last_run_id: Set(Some(run_id)),
+        first_seen_at: Set(t),
+        last_seen_at: Set(t),
+        consecutive_misses: Set(0),
+        vanished_at: Set(None),
+        created_at: Set(t),
+        updated_at: Set(t),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    write_children(db, row.id, d, rules, tiers, false).await
+}
+
+/// Updates the updatable, unlocked columns that differ. Returns (changed, kept-because-locked).
+#[allow(clippy::too_many_arguments)]
+async fn update_campaign(
+    db: &impl ConnectionTrait,
+    c: &campaign::Model,
+    run_id: i64,
+    d: &CampaignDraft,
+    updatable: &HashSet<&'static str>,
+    reactivate: bool,
+    rules: &Rules,
+    tiers: &BTreeMap<i64, Option<i64>>,
+    t: chrono::DateTime<Utc>,
+    dry_run: bool,
+) -> Result<(Vec<String>, Vec<String>), DbErr> {
+    let lock = locked(c);
+    let mut am: campaign::ActiveModel = c.clone().into();
+    let mut changed: Vec<&str> = vec![];
+    let mut kept: Vec<String> = vec![];
+    macro_rules! col {
+        ($name:literal, $field:ident, $new:expr) => {{
+            let new = $new;
+            if c.$field != new {
+                if lock.iter().any(|l| l == $name) {
+                    kept.push($name.to_string());
+                } else if updatable.contains($name) {
+                    am.$field = Set(new);
+                    changed.push($name);
+                }
+            }
+        }};
+    }
+    col!("title", title, d.title.clone());
+    col!("description", description, d.description.clone());
+    col!("preview_url", preview_url, d.preview_url.clone());
+    col!("tracking_url", tracking_url, d.tracking_url.clone());
+    col!("impression_url", impression_url, d.impression_url.clone());
+    col!("thumbnail_url", thumbnail_url, d.thumbnail_url.clone());
+    col!("category", category, d.category.clone());
+    col!("currency", currency, d.currency.clone());
+    col!("revenue", revenue, money::to_db(d.revenue));
+    col!("payout", payout, money::to_db(d.payout));
+    col!("model", model, d.model.map(|x| x.as_str().to_string()));
+    col!("countries", countries, js(&d.countries));
+    col!("os", os, js(&d.os));
+    col!("devices", devices, js(&d.devices));
+    col!("expires_at", expires_at, d.expires_at);
+    if reactivate && !lock.iter().any(|l| l == "status") {
+        am.status = Set(rules.imported_status.as_str().into());
+        am.paused_by = Set(None);
+        am.vanished_at = Set(None);
+        changed.push("status");
+    }
+    am.fingerprint = Set(d.fingerprint.clone());
+    am.consecutive_misses = Set(0);
+    am.last_seen_at = Set(t);
+    am.last_run_id = Set(Some(run_id));
+    am.provenance = Set(provenance_for(&changed, run_id, t, Some(&c.provenance)));
+    if !changed.is_empty() {
+        am.updated_at = Set(t);
+    }
+    if !dry_run {
+        am.update(db).await?;
+        if changed.iter().any(|c| matches!(*c, "countries" | "revenue" | "payout")) {
+            write_children(db, c.id, d, rules, tiers, true).await?;
+        }
+    }
+    Ok((changed.into_iter().map(str::to_string).collect(), kept))
+}

@@ -1,0 +1,136 @@
+//! The schema: one resolver file per admin area, merged here.
+
+mod campaigns;
+mod catalog;
+mod integrations;
+mod live;
+mod parties;
+mod runs;
+pub mod types;
+
+use async_graphql::{
+    Context, MergedObject, Schema, SimpleObject,
+    connection::{Connection, Edge, EmptyFields},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use domain::entity::audit_log;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, Select, Set};
+
+use crate::{AppState, auth::Caller, error};
+
+#[derive(MergedObject, Default)]
+pub struct Query(catalog::CatalogQuery, parties::PartiesQuery, integrations::IntegrationsQuery, campaigns::CampaignsQuery, runs::RunsQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(parties::PartiesMutation, integrations::IntegrationsMutation, campaigns::CampaignsMutation, runs::RunsMutation);
+
+pub type AppSchema = Schema<Query, Mutation, live::Subscription>;
+
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, live::Subscription> {
+    Schema::build(Query::default(), Mutation::default(), live::Subscription)
+}
+
+pub fn build(state: AppState) -> AppSchema {
+    let g = &state.config.gateway;
+    let mut b = builder().limit_depth(g.max_depth).limit_complexity(g.max_complexity).limit_recursive_depth(32).limit_directives(50);
+    if !g.introspection {
+        b = b.disable_introspection();
+    }
+    b.data(state).finish()
+}
+
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+pub(crate) fn app<'a>(ctx: &'a Context<'_>) -> &'a AppState {
+    ctx.data_unchecked::<AppState>()
+}
+
+/// Extra fields on every connection.
+#[derive(SimpleObject)]
+pub struct Counted {
+    /// Rows matching the filter, across all pages.
+    pub total_count: u64,
+}
+
+pub type Page<T> = Connection<String, T, Counted, EmptyFields>;
+
+pub(crate) fn encode_cursor(id: i64) -> String {
+    B64.encode(format!("id:{id}"))
+}
+
+pub(crate) fn decode_cursor(c: &str) -> async_graphql::Result<i64> {
+    B64.decode(c)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("id:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| error::field("after", "not a cursor from this API"))
+}
+
+/// Keyset pagination on the id column: `first` rows after the cursor, newest first when
+/// `desc`. Returns a Relay connection with `totalCount`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn paginate<E, T>(
+    ctx: &Context<'_>,
+    select: Select<E>,
+    id_col: E::Column,
+    id_of: impl Fn(&E::Model) -> i64,
+    to_node: impl Fn(E::Model) -> T,
+    first: Option<i32>,
+    after: Option<String>,
+    desc: bool,
+) -> async_graphql::Result<Page<T>>
+where
+    E: EntityTrait,
+    E::Model: Sync + Send,
+    T: async_graphql::OutputType,
+{
+    use error::OrInternal;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let state = app(ctx);
+    let max = state.config.gateway.max_page_size as i32;
+    let first = first.unwrap_or(50);
+    if first < 0 || first > max {
+        return Err(error::field("first", format!("first must be between 0 and {max}")));
+    }
+    let total = select.clone().count(&state.db).await.or_internal()?;
+    let mut q = select;
+    if let Some(a) = after.as_deref() {
+        let id = decode_cursor(a)?;
+        q = if desc { q.filter(id_col.lt(id)) } else { q.filter(id_col.gt(id)) };
+    }
+    q = if desc { q.order_by_desc(id_col) } else { q.order_by_asc(id_col) };
+    let mut rows = q.limit(first as u64 + 1).all(&state.db).await.or_internal()?;
+    let has_next = rows.len() > first as usize;
+    rows.truncate(first as usize);
+    let mut conn = Connection::with_additional_fields(after.is_some(), has_next, Counted { total_count: total });
+    conn.edges.extend(rows.into_iter().map(|r| Edge::new(encode_cursor(id_of(&r)), to_node(r))));
+    Ok(conn)
+}
+
+/// Writes one audit entry for a mutation (who, what, when).
+pub(crate) async fn audit(
+    db: &impl ConnectionTrait,
+    who: &Caller,
+    action: &str,
+    target_type: &str,
+    target_id: impl ToString,
+    details: serde_json::Value,
+) -> async_graphql::Result<()> {
+    use error::OrInternal;
+    audit_log::ActiveModel {
+        token_id: Set(Some(who.token_id)),
+        actor: Set(who.actor()),
+        action: Set(action.into()),
+        target_type: Set(Some(target_type.into())),
+        target_id: Set(Some(target_id.to_string())),
+        details: Set(details.to_string()),
+        created_at: Set(domain::db::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .or_internal()?;
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! GraphQL mirrors of the domain's enums and settings sections.
+//!
+//! The domain crate has no GraphQL dependency, so each enum is mirrored with
+//! `#[graphql(remote = ...)]` (conversions both ways are generated) and each section is one
+//! struct that is both the output object and the input (`...Input`), converted once each way.
+
+use async_graphql::{Enum, InputObject, SimpleObject};
+use domain::model as m;
+use rust_decimal::Decimal;
+
+macro_rules! mirror_enum {
+    ($name:ident, $remote:literal, [$($v:ident),+ $(,)?]) => {
+        #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+        #[graphql(remote = $remote)]
+        pub enum $name { $($v),+ }
+    };
+}
+
+mirror_enum!(Lifecycle, "m::Lifecycle", [Draft, Active, Inactive]);
+mirror_enum!(CampaignStatus, "m::CampaignStatus", [Active, Paused, Pending, Expired]);
+mirror_enum!(Visibility, "m::Visibility", [Private, Permission, Public]);
+mirror_enum!(OsFilter, "m::OsFilter", [All, Android, Ios]);
+mirror_enum!(OfferModel, "m::OfferModel", [Cpa, Cpi, Cpl, Cps, Cpc, Cpm, Cpe, RevShare]);
+mirror_enum!(PayoutType, "m::PayoutType", [Fixed, Percent]);
+mirror_enum!(RedirectType, "m::RedirectType", [Http302, Http301, MetaRefresh, Javascript, Hidden]);
+mirror_enum!(Objective, "m::Objective", [Conversions, Installs, Leads, Sales, Clicks, Impressions, AppEngagement]);
+mirror_enum!(CapEvent, "m::CapEvent", [Conversions, Clicks, Payout, Revenue]);
+mirror_enum!(CapPeriod, "m::CapPeriod", [Daily, Weekly, Monthly, Total]);
+mirror_enum!(CapVisibility, "m::CapVisibility", [Private, Public]);
+mirror_enum!(CapCounting, "m::CapCounting", [Gross, Approved]);
+mirror_enum!(OverDelivery, "m::OverDelivery", [Pause, KeepActive]);
+mirror_enum!(VanishedAction, "m::VanishedAction", [Pause, Keep, Delete]);
+mirror_enum!(RunStatus, "m::RunStatus", [Queued, Running, Succeeded, PartiallySucceeded, Failed, Held, Cancelled]);
+mirror_enum!(RunTrigger, "m::RunTrigger", [Schedule, Manual, Finalize, Cli, Retry]);
+mirror_enum!(LogLevel, "m::LogLevel", [Debug, Info, Warn, Error]);
+mirror_enum!(RequestStatus, "m::RequestStatus", [Pending, Running, Done, Failed]);
+mirror_enum!(RequestKind, "m::RequestKind", [Sync, DryRun, TestConnection]);
+mirror_enum!(CountryMode, "m::CountryMode", [Allow, Block]);
+mirror_enum!(
+    CampaignColumn,
+    "m::CampaignColumn",
+    [
+        Title,
+        Description,
+        PreviewUrl,
+        TrackingUrl,
+        ImpressionUrl,
+        Thumbnail,
+        Status,
+        Visibility,
+        Category,
+        Currency,
+        Revenue,
+        Payout,
+        Model,
+        Objective,
+        RedirectType,
+        Countries,
+        Os,
+        Devices,
+        Expiry,
+        Caps,
+        TimeTargeting
+    ]
+);
+
+fn map<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
+    v.into_iter().map(B::from).collect()
+}
+
+/// Payout-to-revenue rules: publisher payout = revenue x ratio.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "PayoutRulesInput")]
+pub struct PayoutRules {
+    /// Ratio for every publisher (0 < ratio <= 10), e.g. 0.8.
+    pub global_ratio: Decimal,
+    /// Per-tier ratios, overriding the global ratio.
+    pub tier_ratios: Vec<TierRatio>,
+    /// Fixed per-publisher payouts, overriding ratios.
+    pub publisher_payouts: Vec<PublisherPayout>,
+}
+
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "TierRatioInput")]
+pub struct TierRatio {
+    pub tier_id: i64,
+    pub ratio: Decimal,
+}
+
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "PublisherPayoutInput")]
+pub struct PublisherPayout {
+    pub publisher_id: i64,
+    pub payout: Decimal,
+}
+
+impl From<m::PayoutRules> for PayoutRules {
+    fn from(p: m::PayoutRules) -> Self {
+        Self {
+            global_ratio: p.global_ratio,
+            tier_ratios: p.tier_ratios.into_iter().map(|t| TierRatio { tier_id: t.tier_id, ratio: t.ratio }).collect(),
+            publisher_payouts: p
+                .publisher_payouts
+                .into_iter()
+                .map(|x| PublisherPayout { publisher_id: x.publisher_id, payout: x.payout })
+                .collect(),
+        }
+    }
+}
+impl From<PayoutRules> for m::PayoutRules {
+    fn from(p: PayoutRules) -> Self {
+        Self {
+            global_ratio: p.global_ratio,
+            tier_ratios: p.tier_ratios.into_iter().map(|t| m::TierRatio { tier_id: t.tier_id, ratio: t.ratio }).collect(),
+            publisher_payouts: p
+                .publisher_payouts
+                .into_iter()
+                .map(|x| m::PublisherPayout { publisher_id: x.publisher_id, payout: x.payout })
+                .collect(),
+        }
+    }
+}
+
+/// Which offers are imported.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "FiltersInput")]
+pub struct Filters {
+    pub country_mode: CountryMode,
+    /// ISO 3166-1 alpha-2 codes; empty = no country filter.
+    pub countries: Vec<String>,
+    pub min_payout: Option<Decimal>,
+    pub max_payout: Option<Decimal>,
+    pub os: OsFilter,
+    /// Empty = every model.
+    pub offer_models: Vec<OfferModel>,
+    pub skip_without_preview_url: bool,
+    pub country_payouts: Vec<CountryPayoutBound>,
+    /// Currency of min/max amounts (ISO 4217).
+    pub compare_currency: String,
+}
+
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "CountryPayoutBoundInput")]
+pub struct CountryPayoutBound {
+    pub country: String,
+    pub min: Option<Decimal>,
+    pub max: Option<Decimal>,
+}
+
+impl From<m::Filters> for Filters {
+    fn from(f: m::Filters) -> Self {
+        Self {
+            country_mode: f.country_mode.into(),
+            countries: f.countries,
+            min_payout: f.min_payout,
+            max_payout: f.max_payout,
+            os: f.os.into(),
+            offer_models: map(f.offer_models),
+            skip_without_preview_url: f.skip_without_preview_url,
+            country_payouts: f
+                .country_payouts
+                .into_iter()
+                .map(|c| CountryPayoutBound { country: c.country, min: c.min, max: c.max })
+                .collect(),
+            compare_currency: f.compare_currency,
+        }
+    }
+}
+impl From<Filters> for m::Filters {
+    fn from(f: Filters) -> Self {
+        Self {
+            country_mode: f.country_mode.into(),
+            countries: f.countries.iter().map(|c| c.trim().to_ascii_uppercase()).collect(),
+            min_payout: f.min_payout,
+            max_payout: f.max_payout,
+            os: f.os.into(),
+            offer_models: map(f.offer_models),
+            skip_without_preview_url: f.skip_without_preview_url,
+            country_payouts: f
+                .country_payouts
+                .into_iter()
+                .map(|c| m::CountryPayoutBound { country: c.country.trim().to_ascii_uppercase(), min: c.min, max: c.max })
+                .collect(),
+            compare_currency: f.compare_currency.trim().to_ascii_uppercase(),
+        }
+    }
+}
+
+/// How the integration runs and what it may change.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "SettingsInput")]
+pub struct Settings {
+    /// Minutes between refreshes (15 to 10080).
+    pub refresh_minutes: i32,
+    /// Columns a refresh may overwrite.
+    pub updatable_columns: Vec<CampaignColumn>,
+    pub redirect_type: RedirectType,
+    pub primary_objective: Option<Objective>,
+    pub currency_override: Option<String>,
+    pub rate_limit_per_second: Option<Decimal>,
+}
+
+impl From<m::Settings> for Settings {
+    fn from(s: m::Settings) -> Self {
+        Self {
+            refresh_minutes: s.refresh_minutes as i32,
+            updatable_columns: map(s.updatable_columns),
+            redirect_type: s.redirect_type.into(),
+            primary_objective: s.primary_objective.map(Into::into),
+            currency_override: s.currency_override,
+            rate_limit_per_second: s.rate_limit_per_second,
+        }
+    }
+}
+impl From<Settings> for m::Settings {
+    fn from(s: Settings) -> Self {
+        Self {
+            refresh_minutes: s.refresh_minutes.max(0) as u32,
+            updatable_columns: map(s.updatable_columns),
+            redirect_type: s.redirect_type.into(),
+            primary_objective: s.primary_objective.map(Into::into),
+            currency_override: s.currency_override.map(|c| c.trim().to_ascii_uppercase()),
+            rate_limit_per_second: s.rate_limit_per_second,
+        }
+    }
+}
+
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "CapInput")]
+pub struct Cap {
+    pub event: CapEvent,
+    pub period: CapPeriod,
+    pub value: Decimal,
+    pub visibility: CapVisibility,
+    pub counting: CapCounting,
+    /// IANA timezone.
+    pub timezone: String,
+    pub over_delivery: OverDelivery,
+}
+
+impl From<m::Cap> for Cap {
+    fn from(c: m::Cap) -> Self {
+        Self {
+            event: c.event.into(),
+            period: c.period.into(),
+            value: c.value,
+            visibility: c.visibility.into(),
+            counting: c.counting.into(),
+            timezone: c.timezone,
+            over_delivery: c.over_delivery.into(),
+        }
+    }
+}
+impl From<Cap> for m::Cap {
+    fn from(c: Cap) -> Self {
+        Self {
+            event: c.event.into(),
+            period: c.period.into(),
+            value: c.value,
+            visibility: c.visibility.into(),
+            counting: c.counting.into(),
+            timezone: c.timezone,
+            over_delivery: c.over_delivery.into(),
+        }
+    }
+}
+
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "TimeTargetingInput")]
+pub struct TimeTargeting {
+    pub timezone: String,
+    /// ISO weekdays 1 (Monday) to 7 (Sunday); empty = every day.
+    pub days: Vec<i32>,
+    pub start_hour: i32,
+    pub end_hour: i32,
+}
+
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "CapSettingsInput")]
+pub struct CapSettings {
+    pub add_cap_on_import: bool,
+    pub cap: Cap,
+    pub time_targeting: Option<TimeTargeting>,
+    pub extra_caps: Vec<Cap>,
+    pub import_upstream_caps: bool,
+}
+
+impl From<m::CapSettings> for CapSettings {
+    fn from(c: m::CapSettings) -> Self {
+        Self {
+            add_cap_on_import: c.add_cap_on_import,
+            cap: c.cap.into(),
+            time_targeting: c.time_targeting.map(|t| TimeTargeting {
+                timezone: t.timezone,
+                days: t.days.into_iter().map(i32::from).collect(),
+                start_hour: t.start_hour.into(),
+                end_hour: t.end_hour.into(),
+            }),
+            extra_caps: map(c.extra_caps),
+            import_upstream_caps: c.import_upstream_caps,
+        }
+    }
+}
+impl From<CapSettings> for m::CapSettings {
+    fn from(c: CapSettings) -> Self {
+        let b = |v: i32| u8::try_from(v).unwrap_or(u8::MAX);
+        Self {
+            add_cap_on_import: c.add_cap_on_import,
+            cap: c.cap.into(),
+            time_targeting: c.time_targeting.map(|t| m::TimeTargeting {
+                timezone: t.timezone,
+                days: t.days.into_iter().map(b).collect(),
+                start_hour: b(t.start_hour),
+                end_hour: b(t.end_hour),
+            }),
+            extra_caps: map(c.extra_caps),
+            import_upstream_caps: c.import_upstream_caps,
+        }
+    }
+}
+
+/// What happens to campaigns whose offer left the feed.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "VanishedPolicyInput")]
+pub struct VanishedPolicy {
+    pub action: VanishedAction,
+    pub delete_after_misses: i32,
+    /// Hold a run for review when it would pause more than this share (0..1] of live campaigns.
+    pub max_pause_share: Decimal,
+}
+
+impl From<m::VanishedPolicy> for VanishedPolicy {
+    fn from(v: m::VanishedPolicy) -> Self {
+        Self { action: v.action.into(), delete_after_misses: v.delete_after_misses as i32, max_pause_share: v.max_pause_share }
+    }
+}
+impl From<VanishedPolicy> for m::VanishedPolicy {
+    fn from(v: VanishedPolicy) -> Self {
+        Self { action: v.action.into(), delete_after_misses: v.delete_after_misses.max(0) as u32, max_pause_share: v.max_pause_share }
+    }
+}

@@ -1,0 +1,91 @@
+//! The admin API: validation with coded field errors, optimistic concurrency, write-only
+//! secrets, bulk edits with dry run and revert.
+
+use serde_json::{Value, json};
+
+use crate::harness::{App, code};
+
+pub const SECRET: &str = "ef-secret-key-1234567890";
+
+pub async fn advertiser(app: &App, name: &str) -> String {
+    let d = app.ok("mutation($n: String!) { createAdvertiser(input: {name: $n}) { id } }", json!({"n": name})).await;
+    d["createAdvertiser"]["id"].as_str().unwrap_or_default().to_string()
+}
+
+pub async fn everflow_integration(app: &App, api_url: &str) -> (String, i64) {
+    let adv = advertiser(app, &format!("Adv {}", uuid::Uuid::new_v4())).await;
+    let d = app
+        .ok(
+            "mutation($a: ID!, $u: String!, $k: String!) { createIntegration(input: {name: \"EF\", connector: \"everflow\", advertiserId: $a,
+               credentials: [{field: \"api_key\", value: $k}, {field: \"api_url\", value: $u}]}) { id version credentials { field isSet last4 } } }",
+            json!({"a": adv, "u": api_url, "k": SECRET}),
+        )
+        .await;
+    let i = &d["createIntegration"];
+    (i["id"].as_str().unwrap_or_default().to_string(), i["version"].as_i64().unwrap_or_default())
+}
+
+const SETTINGS: &str = "{refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302}";
+
+#[tokio::test]
+async fn invalid_sections_answer_validation_errors_naming_the_field() {
+    let app = App::start(false).await;
+    let (id, v) = everflow_integration(&app, "http://127.0.0.1:9").await;
+    let r = app
+        .gql(
+            "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {filters: {countryMode: ALLOW, countries: [\"US\", \"XX\"],
+               minPayout: \"5\", maxPayout: \"2\", os: ALL, offerModels: [], skipWithoutPreviewUrl: false, countryPayouts: [], compareCurrency: \"USD\"}}) { id } }",
+            json!({"id": id, "v": v}),
+        )
+        .await;
+    assert_eq!(code(&r), "VALIDATION", "{r}");
+    assert_eq!(r["errors"][0]["extensions"]["field"], "filters.countries[1]");
+    let fields: Vec<String> = r["errors"][0]["extensions"]["fields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(fields.contains(&"filters.maxPayout".to_string()), "{fields:?}");
+    let r = app
+        .gql(
+            "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {basicDetails: {trackingUrlAppend: \"aff_sub={clickid}\"}}) { id } }",
+            json!({"id": id, "v": v}),
+        )
+        .await;
+    assert_eq!(code(&r), "VALIDATION");
+    assert!(r["errors"][0]["message"].as_str().unwrap_or_default().contains("unknown macro {clickid}"));
+}
+
+#[tokio::test]
+async fn a_stale_version_is_a_conflict() {
+    let app = App::start(false).await;
+    let (id, v) = everflow_integration(&app, "http://127.0.0.1:9").await;
+    let q = format!(
+        "mutation($id: ID!, $v: Int!) {{ updateIntegration(id: $id, version: $v, input: {{settings: {SETTINGS}}}) {{ version }} }}"
+    );
+    let d = app.ok(&q, json!({"id": id, "v": v})).await;
+    assert_eq!(d["updateIntegration"]["version"].as_i64(), Some(v + 1));
+    let r = app.gql(&q, json!({"id": id, "v": v})).await;
+    assert_eq!(code(&r), "CONFLICT");
+}
+
+#[tokio::test]
+async fn credentials_are_write_only_and_sealed_at_rest() {
+    let app = App::start(false).await;
+    let (id, _) = everflow_integration(&app, "http://127.0.0.1:9").await;
+    let d = app.ok("query($id: ID!) { integration(id: $id) { credentials { field isSet last4 } } }", json!({"id": id})).await;
+    let text = d.to_string();
+    assert!(!text.contains(SECRET), "the API leaked the secret: {text}");
+    let creds = d["integration"]["credentials"].as_array().cloned().unwrap_or_default();
+    let key = creds.iter().find(|c| c["field"] == "api_key").cloned().unwrap_or(Value::Null);
+    assert_eq!(key["isSet"], true);
+    assert_eq!(key["last4"], &SECRET[SECRET.len() - 4..]);
+    // Nothing in the database holds the secret in plain text.
+    use sea_orm::EntityTrait;
+    let rows = domain::entity::integration::Entity::find().all(&app.db).await.expect("rows");
+    assert!(rows.iter().all(|r| !format!("{r:?}").contains(SECRET)));
+    let audit = domain::entity::audit_log::Entity::find().all(&app.db).await.expect("audit");
+    assert!(!audit.is_empty() && audit.iter().all(|r| !format!("{r:?}").contains(SECRET)));
+}

@@ -1,0 +1,220 @@
+//! The sync agent against a local fake Everflow server speaking the real wire format.
+
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::{Value, json};
+
+use crate::{
+    api::{SECRET, everflow_integration},
+    harness::{App, eventually},
+};
+
+#[derive(Default)]
+struct Fake {
+    offers: Vec<Value>,
+    fail_page: Option<u32>,
+    requests: u32,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+fn offer(id: u32, amount: &str, countries: &[&str]) -> Value {
+    json!({
+        "network_offer_id": id, "network_id": 1, "name": format!("Offer {id}"), "offer_status": "active", "currency_id": "USD",
+        "tracking_url": format!("https://trk.test/{id}/"), "preview_url": format!("https://shop.test/{id}"), "html_description": "<p>Great</p>",
+        "relationship": {
+            "offer_affiliate_status": "approved",
+            "payouts": {"total": 1, "entries": [{"is_default": true, "payout_type": "cpa", "payout_amount": amount.parse::<f64>().unwrap_or(0.0), "entry_name": "Base"}]},
+            "ruleset": {"countries": countries.iter().map(|c| json!({"country_code": c})).collect::<Vec<_>>()}
+        }
+    })
+}
+
+async fn offers(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
+    let mut f = s.lock().unwrap_or_else(|e| e.into_inner());
+    f.requests += 1;
+    if headers.get("x-eflow-api-key").and_then(|v| v.to_str().ok()) != Some(SECRET) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "No Authentication Method Found"}))).into_response();
+    }
+    let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let size: usize = q.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(50);
+    if f.fail_page == Some(page) {
+        return (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>").into_response();
+    }
+    let start = (page as usize - 1) * size;
+    let slice: Vec<Value> = f.offers.iter().skip(start).take(size).cloned().collect();
+    Json(json!({"offers": slice, "paging": {"page": page, "page_size": size, "total_count": f.offers.len()}})).into_response()
+}
+
+async fn fake_everflow(initial: Vec<Value>) -> (String, Shared) {
+    let state: Shared = Arc::new(Mutex::new(Fake { offers: initial, ..Fake::default() }));
+    let app = Router::new().route("/v1/affiliates/offersrunnable", get(offers)).with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, state)
+}
+
+async fn finalize(app: &App, id: &str, version: i64) {
+    let q = "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {
+        payoutRules: {globalRatio: \"0.8\", tierRatios: [], publisherPayouts: []},
+        settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302},
+        basicDetails: {trackingUrlAppend: \"sub1={click_id}\"}}) { version } }";
+    app.ok(q, json!({"id": id, "v": version})).await;
+    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+}
+
+async fn last_run(app: &App, id: &str, after: i64) -> Value {
+    eventually(30, "a finished run", || async {
+        let d = app.ok("query($id: ID!) { syncRuns(filter: {integrationId: $id}, first: 1) { edges { node { id status counters filterCounts errorCode errorMessage } } } }", json!({"id": id})).await;
+        let n = d["syncRuns"]["edges"][0]["node"].clone();
+        let run_id: i64 = n["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+        (run_id > after && !matches!(n["status"].as_str(), Some("RUNNING") | Some("QUEUED") | None)).then_some(n)
+    })
+    .await
+}
+
+fn run_id(run: &Value) -> i64 {
+    run["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+async fn sync_now(app: &App, id: &str) {
+    app.ok("mutation($id: ID!) { syncNow(integrationId: $id) { id } }", json!({"id": id})).await;
+}
+
+async fn campaigns(app: &App, id: &str) -> Vec<Value> {
+    let d = app.ok("query($id: ID!) { campaigns(filter: {integrationId: $id}, first: 100) { totalCount edges { node { id externalId title status revenue payout trackingUrl countries lockedColumns } } } }", json!({"id": id})).await;
+    d["campaigns"]["edges"].as_array().cloned().unwrap_or_default().into_iter().map(|e| e["node"].clone()).collect()
+}
+
+#[tokio::test]
+async fn import_refresh_hand_edit_vanish_and_return() {
+    let (url, fake) = fake_everflow(vec![offer(1, "2.50", &["US", "CA"]), offer(2, "10", &["DE"]), offer(3, "1.10", &[])]).await;
+    let app = App::start(true).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    finalize(&app, &id, v).await;
+
+    // First import: every offer becomes a campaign with exact money.
+    let run = last_run(&app, &id, 0).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["counters"]["created"], 3);
+    let cs = campaigns(&app, &id).await;
+    assert_eq!(cs.len(), 3);
+    let c1 = cs.iter().find(|c| c["externalId"] == "1").cloned().unwrap_or_default();
+    assert_eq!(c1["revenue"], "2.5");
+    assert_eq!(c1["payout"], "2");
+    assert_eq!(c1["trackingUrl"], "https://trk.test/1/?sub1={click_id}");
+    assert_eq!(c1["countries"], json!(["US", "CA"]));
+
+    // Re-sync with no change writes nothing.
+    let r0 = run_id(&run);
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, r0).await;
+    assert_eq!(run["counters"]["unchanged"], 3, "{run}");
+    assert_eq!(run["counters"]["updated"], 0);
+
+    // A changed payout updates that campaign; a hand-edited title survives.
+    let c2_id = cs.iter().find(|c| c["externalId"] == "2").map(|c| c["id"].clone()).unwrap_or_default();
+    app.ok("mutation($id: ID!) { updateCampaign(id: $id, input: {title: \"My own title\"}) { lockedColumns } }", json!({"id": c2_id}))
+        .await;
+    {
+        let mut f = fake.lock().unwrap_or_else(|e| e.into_inner());
+        f.offers[1] = offer(2, "12.5", &["DE"]);
+        f.offers[1]["name"] = json!("Renamed upstream");
+    }
+    let r1 = run_id(&run);
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, r1).await;
+    assert_eq!(run["counters"]["updated"], 1, "{run}");
+    assert_eq!(run["counters"]["locked_kept"], 1, "{run}");
+    let c2 = campaigns(&app, &id).await.into_iter().find(|c| c["externalId"] == "2").unwrap_or_default();
+    assert_eq!(c2["revenue"], "12.5");
+    assert_eq!(c2["payout"], "10");
+    assert_eq!(c2["title"], "My own title");
+
+    // A failed page pauses nothing.
+    fake.lock().unwrap_or_else(|e| e.into_inner()).fail_page = Some(1);
+    let r2 = run_id(&run);
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, r2).await;
+    assert_eq!(run["status"], "FAILED");
+    assert_eq!(run["errorCode"], "UPSTREAM_UNAVAILABLE");
+    assert!(campaigns(&app, &id).await.iter().all(|c| c["status"] == "ACTIVE"));
+    fake.lock().unwrap_or_else(|e| e.into_inner()).fail_page = None;
+
+    // An offer that leaves the feed is paused; when it comes back it is re-activated.
+    let removed = fake.lock().unwrap_or_else(|e| e.into_inner()).offers.remove(2);
+    let r3 = run_id(&run);
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, r3).await;
+    assert_eq!(run["counters"]["paused"], 1, "{run}");
+    let c3 = campaigns(&app, &id).await.into_iter().find(|c| c["externalId"] == "3").unwrap_or_default();
+    assert_eq!(c3["status"], "PAUSED");
+    fake.lock().unwrap_or_else(|e| e.into_inner()).offers.push(removed);
+    let r4 = run_id(&run);
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, r4).await;
+    assert_eq!(run["counters"]["reactivated"], 1, "{run}");
+    let c3 = campaigns(&app, &id).await.into_iter().find(|c| c["externalId"] == "3").unwrap_or_default();
+    assert_eq!(c3["status"], "ACTIVE");
+
+    // An empty feed while campaigns are live is held for review, pausing nothing.
+    fake.lock().unwrap_or_else(|e| e.into_inner()).offers.clear();
+    let r5 = run_id(&run);
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, r5).await;
+    assert_eq!(run["status"], "HELD", "{run}");
+    assert!(campaigns(&app, &id).await.iter().all(|c| c["status"] == "ACTIVE"));
+
+    // Logs never carry the secret.
+    let logs = app
+        .ok(
+            "query($id: ID!) { logs(filter: {integrationId: $id}, first: 200) { edges { node { code message details } } } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert!(!logs.to_string().contains(SECRET));
+}
+
+#[tokio::test]
+async fn filters_drop_exactly_the_offers_they_should_with_reason_counts() {
+    let (url, _fake) = fake_everflow(vec![offer(1, "2.50", &["US"]), offer(2, "10", &["DE"]), offer(3, "0.50", &["US"])]).await;
+    let app = App::start(true).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    let q = "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {filters: {countryMode: ALLOW, countries: [\"US\"],
+        minPayout: \"1\", os: ALL, offerModels: [], skipWithoutPreviewUrl: true, countryPayouts: [], compareCurrency: \"USD\"}}) { version } }";
+    let d = app.ok(q, json!({"id": id, "v": v})).await;
+    let v = d["updateIntegration"]["version"].as_i64().unwrap_or_default();
+    finalize(&app, &id, v).await;
+    let run = last_run(&app, &id, 0).await;
+    assert_eq!(run["counters"]["created"], 1, "{run}");
+    assert_eq!(run["filterCounts"]["FILTER_COUNTRY"], 1);
+    assert_eq!(run["filterCounts"]["PAYOUT_BELOW_MIN"], 1);
+    let logs = app.ok("query($id: ID!) { logs(filter: {integrationId: $id, code: \"FILTER_COUNTRY\"}, first: 10) { edges { node { offerExternalId message } } } }", json!({"id": id})).await;
+    assert_eq!(logs["logs"]["edges"][0]["node"]["offerExternalId"], "2");
+}
+
+#[tokio::test]
+async fn a_preview_evaluates_offers_without_creating_campaigns() {
+    let (url, _fake) = fake_everflow(vec![offer(1, "2.50", &["US"]), offer(2, "10", &["DE"])]).await;
+    let app = App::start(true).await;
+    let (id, _) = everflow_integration(&app, &url).await;
+    let d = app.ok("mutation($id: ID!) { requestPreview(integrationId: $id) { id } }", json!({"id": id})).await;
+    let pid = d["requestPreview"]["id"].clone();
+    let p = eventually(30, "preview", || async {
+        let d = app.ok("query($id: ID!) { preview(id: $id) { status offersTotal wouldImport offers(first: 10) { edges { node { externalId verdict payout finalTrackingUrl } } } } }", json!({"id": pid})).await;
+        (d["preview"]["status"] == "DONE").then_some(d["preview"].clone())
+    })
+    .await;
+    assert_eq!(p["offersTotal"], 2);
+    assert_eq!(p["wouldImport"], 2);
+    assert_eq!(p["offers"]["edges"][0]["node"]["payout"], "2");
+    assert!(campaigns(&app, &id).await.is_empty());
+}
