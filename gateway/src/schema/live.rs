@@ -42,7 +42,14 @@ impl Subscription {
     async fn sync_run_progress(&self, ctx: &Context<'_>, run_id: ID) -> async_graphql::Result<impl Stream<Item = IntegrationEvent>> {
         auth::read(ctx)?;
         let run = parse_id(&run_id, "run")?;
-        let s = hub::stream(app(ctx).hub.clone(), None, 0, move |e| e.run_id == Some(run) && e.kind.starts_with("run_"));
+        // Replay only the run's integration, not the whole events table.
+        let integration = <domain::entity::sync_run::Entity as sea_orm::EntityTrait>::find_by_id(run)
+            .one(app(ctx).hub.db())
+            .await
+            .map_err(crate::error::internal)?
+            .map(|r| r.integration_id)
+            .ok_or_else(|| crate::error::not_found("run", run))?;
+        let s = hub::stream(app(ctx).hub.clone(), Some(integration), 0, move |e| e.run_id == Some(run) && e.kind.starts_with("run_"));
         Ok(s.map(|e| to_event(&e)))
     }
 
