@@ -4,3 +4,4 @@ pub mod connectors;
 pub mod offer;
 pub mod pipeline;
 pub mod runtime;
+pub mod store;

@@ -17,8 +17,7 @@ use domain::{
     crypto::{Cipher, Credentials},
     db::{now, write_tx},
     entity::{
-        agent_heartbeat, campaign, campaign_cap, campaign_country, campaign_payout, campaign_publisher_payout, exchange_rate, integration,
-        log_entry, preview_offer, preview_request, publisher, sync_request, sync_run,
+        agent_heartbeat, campaign, exchange_rate, integration, log_entry, preview_offer, preview_request, publisher, sync_request, sync_run,
     },
     events::{self, RunProgress, kind},
     model::{self as m, LogLevel, RunStatus, section},
@@ -28,6 +27,7 @@ use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
     sea_query::{Expr, ExprTrait},
+    sea_query::{LockBehavior, LockType},
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +39,7 @@ use crate::{
     },
     offer::CanonicalOffer,
     pipeline::{self, CampaignDraft, Rates, Rules, Verdict},
+    store,
 };
 
 /// The agent: one per process.
@@ -68,6 +69,8 @@ pub struct Counters {
     pub invalid: i64,
     pub errors: i64,
     pub locked_kept: i64,
+    /// Offers the feed sent more than once (the first is used).
+    pub duplicates: i64,
 }
 
 /// What a finished run reports (for the CLI and tests).
@@ -289,31 +292,45 @@ impl Agent {
         Ok(r.rows_affected == 1)
     }
 
-    /// Claims the integration's lease atomically: one conditional UPDATE that succeeds for
-    /// exactly one agent (row lock on PostgreSQL, the database write lock on SQLite) and bumps
-    /// the fencing token. Returns `None` when another agent holds a live lease.
+    /// Claims the integration's lease atomically and bumps the fencing token. On PostgreSQL
+    /// the row is read `FOR UPDATE SKIP LOCKED` inside the claiming transaction, so an agent
+    /// never waits on a row another agent is claiming; on SQLite the transaction is
+    /// `BEGIN IMMEDIATE` (sea-query leaves the lock clause out there). The conditional UPDATE
+    /// is the final word either way. Returns `None` when another agent holds a live lease.
     pub async fn claim_lease(&self, integration_id: i64) -> Result<Option<Lease>, DbErr> {
         let t = now();
         let until = t + chrono::Duration::from_std(self.cfg.agent.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
+        let free = integration::Column::LeaseOwner.is_null().or(integration::Column::LeaseExpiresAt.lt(t));
+        let tx = write_tx(&self.db).await?;
+        let candidate = integration::Entity::find_by_id(integration_id)
+            .filter(free.clone())
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .one(&tx)
+            .await?;
+        let Some(candidate) = candidate else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
         let r = integration::Entity::update_many()
             .col_expr(integration::Column::LeaseOwner, Expr::value(self.id.clone()))
             .col_expr(integration::Column::LeaseExpiresAt, Expr::value(until))
-            .col_expr(integration::Column::FencingToken, Expr::col(integration::Column::FencingToken).add(1))
+            .col_expr(integration::Column::FencingToken, Expr::value(candidate.fencing_token + 1))
             .filter(integration::Column::Id.eq(integration_id))
-            .filter(integration::Column::LeaseOwner.is_null().or(integration::Column::LeaseExpiresAt.lt(t)))
-            .exec(&self.db)
+            .filter(integration::Column::FencingToken.eq(candidate.fencing_token))
+            .filter(free)
+            .exec(&tx)
             .await?;
         if r.rows_affected != 1 {
+            tx.rollback().await?;
             return Ok(None);
         }
-        let row = integration::Entity::find_by_id(integration_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(format!("integration {integration_id}")))?;
-        if row.lease_owner.as_deref() != Some(self.id.as_str()) {
-            return Ok(None);
-        }
-        Ok(Some(Lease { integration_id, token: row.fencing_token, lost: Arc::new(AtomicBool::new(false)), stop: CancellationToken::new() }))
+        tx.commit().await?;
+        Ok(Some(Lease {
+            integration_id,
+            token: candidate.fencing_token + 1,
+            lost: Arc::new(AtomicBool::new(false)),
+            stop: CancellationToken::new(),
+        }))
     }
 
     /// Extends the lease if it is still ours (same owner and fencing token).
@@ -656,8 +673,20 @@ impl Agent {
                             &format!("offer skipped: {}", inv.reason),
                         ));
                     }
+                    Ok(offer) if !seen.insert(offer.external_id.clone()) => {
+                        // Platforms whose paging shifts while we read (an offer added on page 1
+                        // pushes another onto page 2) send some offers twice: the first wins.
+                        counters.duplicates += 1;
+                        logs.push(log_row(
+                            i.id,
+                            run.id,
+                            LogLevel::Warn,
+                            "OFFER_DUPLICATE",
+                            Some(&offer.external_id),
+                            "offer skipped: it appeared earlier in this run's feed (the platform's paging shifted)",
+                        ));
+                    }
                     Ok(offer) => {
-                        seen.insert(offer.external_id.clone());
                         match pipeline::evaluate(offer, &rules, Utc::now()) {
                             Verdict::Drop { code, reason } => {
                                 if code == pipeline::reason::NOT_SELECTED {
@@ -686,22 +715,22 @@ impl Agent {
             if !dry_run {
                 self.renew(&tx, lease).await?;
             }
+            let mut inserts = vec![];
+            let mut updates = vec![];
             for d in &drafts {
                 match existing.get(&d.external_id) {
                     None => {
                         counters.created += 1;
-                        if !dry_run {
-                            insert_campaign(&tx, i.id, run.id, d, &rules, &tiers, t).await?;
-                        }
+                        inserts.push((store::new_campaign(i.id, run.id, d, t), d));
                     }
                     Some(c) => {
                         let reactivate = c.paused_by.as_deref() == Some("sync");
-                        if c.fingerprint == d.fingerprint && !reactivate {
+                        if c.fingerprint == d.fingerprint && !reactivate && c.consecutive_misses == 0 {
                             counters.unchanged += 1;
                             continue;
                         }
-                        let (cols, kept) = update_campaign(&tx, c, run.id, d, &updatable, reactivate, &rules, &tiers, t, dry_run).await?;
-                        for k in &kept {
+                        let plan = store::plan_update(c, run.id, d, &updatable, reactivate, &rules, t);
+                        for k in &plan.kept {
                             counters.locked_kept += 1;
                             logs.push(log_row(
                                 i.id,
@@ -712,8 +741,8 @@ impl Agent {
                                 &format!("kept the hand-edited {k}: it is locked"),
                             ));
                         }
-                        for col in &cols {
-                            *changed_fields.entry(col.clone()).or_default() += 1;
+                        for col in &plan.changed {
+                            *changed_fields.entry((*col).to_string()).or_default() += 1;
                         }
                         if reactivate {
                             counters.reactivated += 1;
@@ -726,13 +755,17 @@ impl Agent {
                                 "the offer is back in the feed: campaign re-activated",
                             ));
                         }
-                        if cols.is_empty() && !reactivate {
+                        if plan.changed.is_empty() && !reactivate {
                             counters.unchanged += 1;
                         } else {
                             counters.updated += 1;
                         }
+                        updates.push((plan, d));
                     }
                 }
+            }
+            if !dry_run {
+                store::write_page(&tx, inserts, updates, &rules, &tiers).await?;
             }
             for chunk in logs.chunks(200) {
                 log_entry::Entity::insert_many(chunk.to_vec()).exec(&tx).await?;
@@ -791,7 +824,7 @@ impl Agent {
         let to_pause: Vec<&campaign::Model> = gone
             .iter()
             .copied()
-            .filter(|c| c.status == m::CampaignStatus::Active.as_str() && !locked(c).contains(&"status".to_string()))
+            .filter(|c| c.status == m::CampaignStatus::Active.as_str() && !store::locked(c).contains(&"status".to_string()))
             .collect();
         let share = if live.is_empty() {
             rust_decimal::Decimal::ZERO
@@ -1082,236 +1115,4 @@ fn preview_row(preview_id: i64, o: &CanonicalOffer, v: Verdict) -> preview_offer
             ..base
         },
     }
-}
-
-fn locked(c: &campaign::Model) -> Vec<String> {
-    serde_json::from_str(&c.locked_columns).unwrap_or_default()
-}
-
-fn js<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
-}
-
-async fn write_children(
-    db: &impl ConnectionTrait,
-    campaign_id: i64,
-    d: &CampaignDraft,
-    rules: &Rules,
-    tiers: &BTreeMap<i64, Option<i64>>,
-    replace: bool,
-) -> Result<(), DbErr> {
-    if replace {
-        campaign_country::Entity::delete_many().filter(campaign_country::Column::CampaignId.eq(campaign_id)).exec(db).await?;
-        campaign_payout::Entity::delete_many().filter(campaign_payout::Column::CampaignId.eq(campaign_id)).exec(db).await?;
-        campaign_cap::Entity::delete_many().filter(campaign_cap::Column::CampaignId.eq(campaign_id)).exec(db).await?;
-        campaign_publisher_payout::Entity::delete_many()
-            .filter(campaign_publisher_payout::Column::CampaignId.eq(campaign_id))
-            .exec(db)
-            .await?;
-    }
-    if !d.countries.is_empty() {
-        campaign_country::Entity::insert_many(
-            d.countries.iter().map(|c| campaign_country::ActiveModel { campaign_id: Set(campaign_id), country: Set(c.clone()) }),
-        )
-        .exec(db)
-        .await?;
-    }
-    if !d.payouts.is_empty() {
-        campaign_payout::Entity::insert_many(d.payouts.iter().map(|p| campaign_payout::ActiveModel {
-            campaign_id: Set(campaign_id),
-            country: Set(p.country.clone()),
-            goal: Set(p.goal.clone()),
-            goal_name: Set(p.goal_name.clone()),
-            revenue: Set(money::to_db(p.revenue)),
-            payout: Set(money::to_db(p.payout)),
-            payout_type: Set(p.payout_type.as_str().into()),
-            currency: Set(p.currency.clone()),
-            ..Default::default()
-        }))
-        .exec(db)
-        .await?;
-    }
-    if !d.caps.is_empty() {
-        campaign_cap::Entity::insert_many(d.caps.iter().map(|c| campaign_cap::ActiveModel {
-            campaign_id: Set(campaign_id),
-            source: Set(c.source.into()),
-            event: Set(c.event.clone()),
-            period: Set(c.period.clone()),
-            value: Set(money::to_db(c.value)),
-            visibility: Set(c.visibility.clone()),
-            counting: Set(c.counting.clone()),
-            timezone: Set(c.timezone.clone()),
-            over_delivery: Set(c.over_delivery.clone()),
-            ..Default::default()
-        }))
-        .exec(db)
-        .await?;
-    }
-    let pp = pipeline::publisher_payouts(d, &rules.payout_rules, tiers);
-    if !pp.is_empty() {
-        campaign_publisher_payout::Entity::insert_many(pp.into_iter().map(|(p, amount, source)| campaign_publisher_payout::ActiveModel {
-            campaign_id: Set(campaign_id),
-            publisher_id: Set(p),
-            payout: Set(money::to_db(amount)),
-            source: Set(source.into()),
-        }))
-        .exec(db)
-        .await?;
-    }
-    Ok(())
-}
-
-const SYNC_COLUMNS: &[&str] = &[
-    "title",
-    "description",
-    "preview_url",
-    "tracking_url",
-    "impression_url",
-    "thumbnail_url",
-    "status",
-    "visibility",
-    "category",
-    "currency",
-    "revenue",
-    "payout",
-    "model",
-    "objective",
-    "redirect_type",
-    "countries",
-    "os",
-    "devices",
-    "expires_at",
-    "caps",
-    "time_targeting",
-];
-
-fn provenance_for(cols: &[&str], run_id: i64, at: chrono::DateTime<Utc>, prev: Option<&str>) -> String {
-    let mut p: BTreeMap<String, serde_json::Value> = prev.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
-    for c in cols {
-        p.insert((*c).to_string(), json!({"source": "sync", "runId": run_id, "at": at}));
-    }
-    js(&p)
-}
-
-async fn insert_campaign(
-    db: &impl ConnectionTrait,
-    integration_id: i64,
-    run_id: i64,
-    d: &CampaignDraft,
-    rules: &Rules,
-    tiers: &BTreeMap<i64, Option<i64>>,
-    t: chrono::DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let row = campaign::ActiveModel {
-        integration_id: Set(integration_id),
-        external_id: Set(d.external_id.clone()),
-        title: Set(d.title.clone()),
-        description: Set(d.description.clone()),
-        description_text: Set(d.description_text.clone()),
-        preview_url: Set(d.preview_url.clone()),
-        tracking_url: Set(d.tracking_url.clone()),
-        impression_url: Set(d.impression_url.clone()),
-        thumbnail_url: Set(d.thumbnail_url.clone()),
-        status: Set(d.status.as_str().into()),
-        visibility: Set(d.visibility.as_str().into()),
-        category: Set(d.category.clone()),
-        currency: Set(d.currency.clone()),
-        revenue: Set(money::to_db(d.revenue)),
-        payout: Set(money::to_db(d.payout)),
-        payout_type: Set(d.payout_type.as_str().into()),
-        model: Set(d.model.map(|x| x.as_str().into())),
-        objective: Set(d.objective.map(|x| x.as_str().into())),
-        redirect_type: Set(Some(d.redirect_type.as_str().into())),
-        countries: Set(js(&d.countries)),
-        blocked_countries: Set(js(&d.blocked_countries)),
-        os: Set(js(&d.os)),
-        devices: Set(js(&d.devices)),
-        expires_at: Set(d.expires_at),
-        time_targeting: Set(js(&d.time_targeting)),
-        exchange_rate: Set(d.exchange_rate.map(money::to_db)),
-        fingerprint: Set(d.fingerprint.clone()),
-        provenance: Set(provenance_for(SYNC_COLUMNS, run_id, t, None)),
-        locked_columns: Set("[]".into()),
-        paused_by: Set(None),
-        last_run_id: Set(Some(run_id)),
-        first_seen_at: Set(t),
-        last_seen_at: Set(t),
-        consecutive_misses: Set(0),
-        vanished_at: Set(None),
-        created_at: Set(t),
-        updated_at: Set(t),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
-    write_children(db, row.id, d, rules, tiers, false).await
-}
-
-/// Updates the updatable, unlocked columns that differ. Returns (changed, kept-because-locked).
-#[allow(clippy::too_many_arguments)]
-async fn update_campaign(
-    db: &impl ConnectionTrait,
-    c: &campaign::Model,
-    run_id: i64,
-    d: &CampaignDraft,
-    updatable: &HashSet<&'static str>,
-    reactivate: bool,
-    rules: &Rules,
-    tiers: &BTreeMap<i64, Option<i64>>,
-    t: chrono::DateTime<Utc>,
-    dry_run: bool,
-) -> Result<(Vec<String>, Vec<String>), DbErr> {
-    let lock = locked(c);
-    let mut am: campaign::ActiveModel = c.clone().into();
-    let mut changed: Vec<&str> = vec![];
-    let mut kept: Vec<String> = vec![];
-    macro_rules! col {
-        ($name:literal, $field:ident, $new:expr) => {{
-            let new = $new;
-            if c.$field != new {
-                if lock.iter().any(|l| l == $name) {
-                    kept.push($name.to_string());
-                } else if updatable.contains($name) {
-                    am.$field = Set(new);
-                    changed.push($name);
-                }
-            }
-        }};
-    }
-    col!("title", title, d.title.clone());
-    col!("description", description, d.description.clone());
-    col!("preview_url", preview_url, d.preview_url.clone());
-    col!("tracking_url", tracking_url, d.tracking_url.clone());
-    col!("impression_url", impression_url, d.impression_url.clone());
-    col!("thumbnail_url", thumbnail_url, d.thumbnail_url.clone());
-    col!("category", category, d.category.clone());
-    col!("currency", currency, d.currency.clone());
-    col!("revenue", revenue, money::to_db(d.revenue));
-    col!("payout", payout, money::to_db(d.payout));
-    col!("model", model, d.model.map(|x| x.as_str().to_string()));
-    col!("countries", countries, js(&d.countries));
-    col!("os", os, js(&d.os));
-    col!("devices", devices, js(&d.devices));
-    col!("expires_at", expires_at, d.expires_at);
-    if reactivate && !lock.iter().any(|l| l == "status") {
-        am.status = Set(rules.imported_status.as_str().into());
-        am.paused_by = Set(None);
-        am.vanished_at = Set(None);
-        changed.push("status");
-    }
-    am.fingerprint = Set(d.fingerprint.clone());
-    am.consecutive_misses = Set(0);
-    am.last_seen_at = Set(t);
-    am.last_run_id = Set(Some(run_id));
-    am.provenance = Set(provenance_for(&changed, run_id, t, Some(&c.provenance)));
-    if !changed.is_empty() {
-        am.updated_at = Set(t);
-    }
-    if !dry_run {
-        am.update(db).await?;
-        if changed.iter().any(|c| matches!(*c, "countries" | "revenue" | "payout")) {
-            write_children(db, c.id, d, rules, tiers, true).await?;
-        }
-    }
-    Ok((changed.into_iter().map(str::to_string).collect(), kept))
 }
