@@ -30,6 +30,14 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Run one sync of an integration in the foreground, with a progress bar and a summary.
+    Sync {
+        /// Integration id, or its exact name.
+        integration: String,
+        /// Show what would change without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -73,10 +81,110 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("Created a {role} token named '{name}'. It is shown only once: store it now.");
             Ok(())
         }
+        Command::Sync { integration, dry_run } => sync(config, &integration, dry_run).await,
         Command::Serve => run(config, true, true).await,
         Command::Gateway => run(config, true, false).await,
         Command::Agent => run(config, false, true).await,
     }
+}
+
+/// `offerbridge sync`: one run in the foreground. The bar follows the run's own row, which the
+/// agent updates after every page, so it shows exactly what an admin sees in the gateway.
+async fn sync(config: Config, integration: &str, dry_run: bool) -> anyhow::Result<()> {
+    use domain::entity::{integration as ie, sync_run};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+    let config = Arc::new(config);
+    let db = open(&config).await?;
+    let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
+    let row = match integration.parse::<i64>() {
+        Ok(id) => ie::Entity::find_by_id(id).one(&db).await?,
+        Err(_) => ie::Entity::find().filter(ie::Column::Name.eq(integration)).one(&db).await?,
+    }
+    .with_context(|| format!("no integration with id or name '{integration}'"))?;
+    let before = sync_run::Entity::find()
+        .filter(sync_run::Column::IntegrationId.eq(row.id))
+        .order_by_desc(sync_run::Column::Id)
+        .one(&db)
+        .await?
+        .map_or(0, |r| r.id);
+    let agent = agent::runtime::Agent::new(db.clone(), config.clone(), cipher)?;
+    let stop = CancellationToken::new();
+    {
+        let s = stop.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("stopping after the current page; nothing will be paused");
+            s.cancel();
+        });
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] page {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar.set_message(format!("{} ({}){}", row.name, row.connector, if dry_run { ", dry run" } else { "" }));
+    let run = agent.run_once(row.id, dry_run, stop);
+    tokio::pin!(run);
+    let summary = loop {
+        tokio::select! {
+            r = &mut run => break r?,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                if let Ok(Some(r)) = sync_run::Entity::find()
+                    .filter(sync_run::Column::IntegrationId.eq(row.id))
+                    .filter(sync_run::Column::Id.gt(before))
+                    .order_by_desc(sync_run::Column::Id)
+                    .one(&db)
+                    .await
+                {
+                    let done = u64::try_from(r.pages_done).unwrap_or(0);
+                    bar.set_length(r.pages_total.and_then(|t| u64::try_from(t).ok()).unwrap_or(done + 1).max(done));
+                    bar.set_position(done);
+                    let c: serde_json::Value = serde_json::from_str(&r.counters).unwrap_or_default();
+                    bar.set_message(format!("{} offers fetched, {} created, {} updated", c["fetched"], c["created"], c["updated"]));
+                }
+            }
+        }
+    };
+    bar.finish_and_clear();
+    print!("{}", summary_table(&row.name, dry_run, &summary));
+    match summary.status {
+        domain::model::RunStatus::Failed => anyhow::bail!("run {} failed: {}", summary.run_id, summary.error.unwrap_or_default()),
+        _ => Ok(()),
+    }
+}
+
+/// The run summary as an aligned two-column table.
+fn summary_table(name: &str, dry_run: bool, s: &agent::runtime::RunSummary) -> String {
+    let c = &s.counters;
+    let verb = |done: &str, would: &str| if dry_run { would.to_string() } else { done.to_string() };
+    let mut rows: Vec<(String, String)> = vec![
+        ("integration".into(), name.into()),
+        ("run".into(), format!("{}{}", s.run_id, if dry_run { " (dry run: nothing was written)" } else { "" })),
+        ("status".into(), s.status.to_string()),
+        ("offers fetched".into(), c.fetched.to_string()),
+        ("not selected".into(), c.not_selected.to_string()),
+        ("filtered out".into(), c.filtered.to_string()),
+        (verb("created", "would create"), c.created.to_string()),
+        (verb("updated", "would update"), c.updated.to_string()),
+        ("unchanged".into(), c.unchanged.to_string()),
+        (verb("paused", "would pause"), c.paused.to_string()),
+        (verb("re-activated", "would re-activate"), c.reactivated.to_string()),
+        (verb("deleted", "would delete"), c.deleted.to_string()),
+        ("invalid offers".into(), c.invalid.to_string()),
+        ("duplicates in feed".into(), c.duplicates.to_string()),
+        ("locked columns kept".into(), c.locked_kept.to_string()),
+    ];
+    for (code, n) in &s.filter_counts {
+        rows.push((format!("  {code}"), n.to_string()));
+    }
+    if let Some(e) = &s.error {
+        rows.push(("error".into(), e.clone()));
+    }
+    let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter().map(|(k, v)| format!("{k:<w$}  {v}\n")).collect()
 }
 
 fn init_tracing(config: &Config) {

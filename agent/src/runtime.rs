@@ -292,6 +292,32 @@ impl Agent {
         Ok(r.rows_affected == 1)
     }
 
+    /// Runs one sync of `integration_id` in the foreground (the `offerbridge sync` command):
+    /// claims the lease like any agent would, runs, releases. Fails when another agent holds
+    /// the lease, so a manual run never overlaps a scheduled one.
+    pub async fn run_once(&self, integration_id: i64, dry_run: bool, stop: CancellationToken) -> anyhow::Result<RunSummary> {
+        let i = integration::Entity::find_by_id(integration_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("integration {integration_id} does not exist"))?;
+        if !dry_run && i.lifecycle != m::Lifecycle::Active.as_str() {
+            anyhow::bail!(
+                "integration {integration_id} is {}: finalise and activate it first, or pass --dry-run to see what a sync would do",
+                i.lifecycle
+            );
+        }
+        let Some(lease) = self.claim_lease(integration_id).await? else {
+            anyhow::bail!(
+                "integration {integration_id} is being synced by agent {} right now; try again when that run ends",
+                i.lease_owner.as_deref().unwrap_or("?")
+            );
+        };
+        let lease = Lease { stop, ..lease };
+        let res = self.sync(&lease, m::RunTrigger::Cli, dry_run, None).await;
+        self.release(&lease).await?;
+        Ok(res?)
+    }
+
     /// Claims the integration's lease atomically and bumps the fencing token. On PostgreSQL
     /// the row is read `FOR UPDATE SKIP LOCKED` inside the claiming transaction, so an agent
     /// never waits on a row another agent is claiming; on SQLite the transaction is
@@ -406,6 +432,7 @@ impl Agent {
             .one(db)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("integration".into()))?;
+        self.abandon_orphaned_runs(i.id, lease).await?;
         let run = sync_run::ActiveModel {
             integration_id: Set(i.id),
             trigger: Set(trigger.as_str().into()),
@@ -434,21 +461,21 @@ impl Agent {
         let mut progress = RunProgress { run_id: run.id, status: "running".into(), phase: "fetching".into(), ..Default::default() };
         events::append(db, kind::RUN_STARTED, Some(i.id), Some(run.id), None, &progress).await?;
         // Heartbeat: keeps the lease alive while a page waits on rate limits or retries.
-        let hb = {
+        let _hb = {
             let me = self.clone();
             let l = Lease { integration_id: lease.integration_id, token: lease.token, lost: lease.lost.clone(), stop: lease.stop.clone() };
             let every = self.cfg.agent.lease_ttl / 3;
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
                     if me.renew(&me.db, &l).await.is_err() {
                         break;
                     }
                 }
-            })
+            }))
         };
         let result = self.sync_inner(lease, &i, &run, dry_run, &mut progress).await;
-        hb.abort();
+        drop(_hb);
         let summary = match result {
             Ok(s) => s,
             Err(e) => {
@@ -471,6 +498,53 @@ impl Agent {
             }
         };
         Ok(summary)
+    }
+
+    /// Runs left "running" by an agent that died (crash, kill -9, lost machine) belong to an
+    /// older fencing token: close them as failed with AGENT_LOST so admins and subscribers see
+    /// an end, and fail the requests they served. Nothing was paused by them: vanished offers
+    /// are only reconciled after the last page, in the same agent that fetched every page.
+    async fn abandon_orphaned_runs(&self, integration_id: i64, lease: &Lease) -> Result<(), DbErr> {
+        let orphans = sync_run::Entity::find()
+            .filter(sync_run::Column::IntegrationId.eq(integration_id))
+            .filter(sync_run::Column::Status.is_in([RunStatus::Running.as_str(), RunStatus::Queued.as_str()]))
+            .filter(sync_run::Column::FencingToken.lt(lease.token))
+            .all(&self.db)
+            .await?;
+        for r in orphans {
+            let msg = format!(
+                "agent {} stopped without finishing this run (crash or kill); its lease expired and run {} was closed; nothing was paused",
+                r.agent_id.as_deref().unwrap_or("?"),
+                r.id
+            );
+            sync_run::Entity::update_many()
+                .col_expr(sync_run::Column::Status, Expr::value(RunStatus::Failed.as_str()))
+                .col_expr(sync_run::Column::Phase, Expr::value(m::RunPhase::Done.as_str()))
+                .col_expr(sync_run::Column::ErrorCode, Expr::value("AGENT_LOST"))
+                .col_expr(sync_run::Column::ErrorMessage, Expr::value(msg.clone()))
+                .col_expr(sync_run::Column::FinishedAt, Expr::value(now()))
+                .filter(sync_run::Column::Id.eq(r.id))
+                .exec(&self.db)
+                .await?;
+            if let Some(req) = r.request_id {
+                sync_request::Entity::update_many()
+                    .col_expr(sync_request::Column::Status, Expr::value("failed"))
+                    .col_expr(sync_request::Column::FinishedAt, Expr::value(now()))
+                    .filter(sync_request::Column::Id.eq(req))
+                    .exec(&self.db)
+                    .await?;
+            }
+            events::log(&self.db, Some(integration_id), Some(r.id), LogLevel::Warn, "AGENT_LOST", None, &msg, None).await?;
+            let p = RunProgress {
+                run_id: r.id,
+                status: RunStatus::Failed.as_str().into(),
+                phase: "done".into(),
+                error_code: Some("AGENT_LOST".into()),
+                ..Default::default()
+            };
+            events::append(&self.db, kind::RUN_FINISHED, Some(integration_id), Some(r.id), None, &p).await?;
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -584,7 +658,7 @@ impl Agent {
             .collect();
         let tiers: BTreeMap<i64, Option<i64>> = publisher::Entity::find().all(db).await?.into_iter().map(|p| (p.id, p.tier_id)).collect();
         let mut seen: HashSet<String> = HashSet::new();
-        let mut pager = Pager::new(conn.info().default_page_size);
+        let mut pager = Pager::new(settings.page_size.unwrap_or(conn.info().default_page_size));
         let mut last_event = Instant::now();
         let mut changed_fields: BTreeMap<String, i64> = BTreeMap::new();
         loop {
@@ -974,7 +1048,7 @@ impl Agent {
         let settings: m::Settings = section(&i.settings);
         let outcome: Result<(i32, i32), FetchError> = async {
             let conn = self.connector(&i.connector)?;
-            let mut pager = Pager::new(conn.info().default_page_size);
+            let mut pager = Pager::new(settings.page_size.unwrap_or(conn.info().default_page_size));
             let (mut total, mut would) = (0, 0);
             loop {
                 let (page, report) = self
@@ -1069,6 +1143,16 @@ impl Agent {
         events::append(db, kind::REQUEST_DONE, Some(integration_id), None, None, &json!({"request_id": request_id, "result": result}))
             .await?;
         Ok(())
+    }
+}
+
+/// Stops the lease heartbeat however the run ends, including when its task is aborted: a
+/// heartbeat that outlived its run would keep a dead run's lease alive forever.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

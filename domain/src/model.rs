@@ -218,6 +218,8 @@ pub struct Settings {
     /// Requests per second to the advertiser; none = the connector's default.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub rate_limit_per_second: Option<Decimal>,
+    /// Offers per page requested from the advertiser; none = the connector's default.
+    pub page_size: Option<u32>,
 }
 
 pub const MIN_REFRESH_MINUTES: u32 = 15;
@@ -241,9 +243,13 @@ impl Default for Settings {
             primary_objective: None,
             currency_override: None,
             rate_limit_per_second: None,
+            page_size: None,
         }
     }
 }
+
+/// The largest page an integration may ask for.
+pub const MAX_PAGE_SIZE: u32 = 5000;
 
 /// Caps added to every imported campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -376,6 +382,9 @@ impl Settings {
         }
         if let Some(r) = self.rate_limit_per_second {
             errors.check(r > Decimal::ZERO && r <= Decimal::from(100), "settings.rateLimitPerSecond", "must be above 0 and at most 100");
+        }
+        if let Some(n) = self.page_size {
+            errors.check((1..=MAX_PAGE_SIZE).contains(&n), "settings.pageSize", format!("must be between 1 and {MAX_PAGE_SIZE}"));
         }
     }
 }

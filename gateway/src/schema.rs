@@ -1,5 +1,6 @@
 //! The schema: one resolver file per admin area, merged here.
 
+mod bulk;
 mod campaigns;
 mod catalog;
 mod integrations;
@@ -22,7 +23,13 @@ use crate::{AppState, auth::Caller, error};
 pub struct Query(catalog::CatalogQuery, parties::PartiesQuery, integrations::IntegrationsQuery, campaigns::CampaignsQuery, runs::RunsQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(parties::PartiesMutation, integrations::IntegrationsMutation, campaigns::CampaignsMutation, runs::RunsMutation);
+pub struct Mutation(
+    parties::PartiesMutation,
+    integrations::IntegrationsMutation,
+    campaigns::CampaignsMutation,
+    bulk::BulkMutation,
+    runs::RunsMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, live::Subscription>;
 

@@ -60,6 +60,8 @@ impl Drop for TestDb {
 pub struct App {
     pub base: String,
     pub db: sea_orm::DatabaseConnection,
+    pub config: Arc<Config>,
+    pub cipher: Cipher,
     pub admin_token: String,
     pub shutdown: CancellationToken,
     _testdb: TestDb,
@@ -68,11 +70,17 @@ pub struct App {
 
 impl App {
     pub async fn start(with_agent: bool) -> App {
+        Self::start_with(with_agent, |_| {}).await
+    }
+
+    /// Like `start`, with the configuration adjusted by `tweak` (lease TTLs, agent ids...).
+    pub async fn start_with(with_agent: bool, tweak: impl FnOnce(&mut Config)) -> App {
         let testdb = TestDb::new().await;
         let mut cfg = Config { database_url: testdb.url.clone(), ..Config::default() };
         cfg.agent.poll_interval = Duration::from_millis(100);
         cfg.agent.max_backoff = Duration::from_secs(5);
         cfg.gateway.event_poll_interval = Duration::from_millis(50);
+        tweak(&mut cfg);
         let config = Arc::new(cfg);
         let db = domain::db::connect(&config.database_url).await.expect("connect");
         domain::db::migrate(&db).await.expect("migrate");
@@ -90,7 +98,24 @@ impl App {
             let s = shutdown.clone();
             tokio::spawn(async move { agent.run(s).await });
         }
-        App { base, db, admin_token, shutdown, _testdb: testdb, http: reqwest::Client::new() }
+        App { base, db, config, cipher, admin_token, shutdown, _testdb: testdb, http: reqwest::Client::new() }
+    }
+
+    /// Starts one more agent on the same database, named `id`. Cancel the token to stop it
+    /// gracefully; abort the handle to kill it as a crash would (no lease released).
+    pub fn spawn_agent(&self, id: &str, tweak: impl FnOnce(&mut Config)) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+        let mut cfg = (*self.config).clone();
+        cfg.agent.id = Some(id.to_string());
+        tweak(&mut cfg);
+        let agent = agent::runtime::Agent::new(self.db.clone(), Arc::new(cfg), self.cipher.clone()).expect("agent");
+        let stop = self.shutdown.child_token();
+        let s = stop.clone();
+        (
+            stop,
+            tokio::spawn(async move {
+                let _ = agent.run(s).await;
+            }),
+        )
     }
 
     pub async fn token(&self, role: Role) -> String {

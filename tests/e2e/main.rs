@@ -5,4 +5,5 @@ mod harness;
 
 mod api;
 mod foundation;
+mod resilience;
 mod sync;

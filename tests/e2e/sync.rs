@@ -17,15 +17,23 @@ use crate::{
 };
 
 #[derive(Default)]
-struct Fake {
-    offers: Vec<Value>,
-    fail_page: Option<u32>,
-    requests: u32,
+pub struct Fake {
+    pub offers: Vec<Value>,
+    pub fail_page: Option<u32>,
+    /// Answer this page once with 429 and `Retry-After: 1`.
+    pub rate_limit_page: Option<u32>,
+    /// Held before every answer (while not holding the lock), to make runs slow.
+    pub delay: std::time::Duration,
+    pub requests: u32,
+    /// (when, page, status) of every request.
+    pub hits: Vec<(std::time::Instant, u32, u16)>,
+    pub in_flight: u32,
+    pub max_in_flight: u32,
 }
 
-type Shared = Arc<Mutex<Fake>>;
+pub type Shared = Arc<Mutex<Fake>>;
 
-fn offer(id: u32, amount: &str, countries: &[&str]) -> Value {
+pub fn offer(id: u32, amount: &str, countries: &[&str]) -> Value {
     json!({
         "network_offer_id": id, "network_id": 1, "name": format!("Offer {id}"), "offer_status": "active", "currency_id": "USD",
         "tracking_url": format!("https://trk.test/{id}/"), "preview_url": format!("https://shop.test/{id}"), "html_description": "<p>Great</p>",
@@ -37,23 +45,39 @@ fn offer(id: u32, amount: &str, countries: &[&str]) -> Value {
     })
 }
 
-async fn offers(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
-    let mut f = s.lock().unwrap_or_else(|e| e.into_inner());
-    f.requests += 1;
-    if headers.get("x-eflow-api-key").and_then(|v| v.to_str().ok()) != Some(SECRET) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "No Authentication Method Found"}))).into_response();
-    }
-    let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let size: usize = q.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(50);
-    if f.fail_page == Some(page) {
-        return (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>").into_response();
-    }
-    let start = (page as usize - 1) * size;
-    let slice: Vec<Value> = f.offers.iter().skip(start).take(size).cloned().collect();
-    Json(json!({"offers": slice, "paging": {"page": page, "page_size": size, "total_count": f.offers.len()}})).into_response()
+pub fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Fake> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn fake_everflow(initial: Vec<Value>) -> (String, Shared) {
+async fn offers(State(s): State<Shared>, headers: HeaderMap, Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
+    let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let size: usize = q.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(50);
+    let (resp, delay) = {
+        let mut f = lock(&s);
+        f.requests += 1;
+        f.in_flight += 1;
+        f.max_in_flight = f.max_in_flight.max(f.in_flight);
+        let resp = if headers.get("x-eflow-api-key").and_then(|v| v.to_str().ok()) != Some(SECRET) {
+            (StatusCode::UNAUTHORIZED, Json(json!({"error": "No Authentication Method Found"}))).into_response()
+        } else if f.fail_page == Some(page) {
+            (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>").into_response()
+        } else if f.rate_limit_page == Some(page) {
+            f.rate_limit_page = None;
+            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], Json(json!({"error": "Too Many Requests"}))).into_response()
+        } else {
+            let start = (page as usize - 1) * size;
+            let slice: Vec<Value> = f.offers.iter().skip(start).take(size).cloned().collect();
+            Json(json!({"offers": slice, "paging": {"page": page, "page_size": size, "total_count": f.offers.len()}})).into_response()
+        };
+        f.hits.push((std::time::Instant::now(), page, resp.status().as_u16()));
+        (resp, f.delay)
+    };
+    tokio::time::sleep(delay).await;
+    lock(&s).in_flight -= 1;
+    resp
+}
+
+pub async fn fake_everflow(initial: Vec<Value>) -> (String, Shared) {
     let state: Shared = Arc::new(Mutex::new(Fake { offers: initial, ..Fake::default() }));
     let app = Router::new().route("/v1/affiliates/offersrunnable", get(offers)).with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -62,7 +86,7 @@ async fn fake_everflow(initial: Vec<Value>) -> (String, Shared) {
     (url, state)
 }
 
-async fn finalize(app: &App, id: &str, version: i64) {
+pub async fn finalize(app: &App, id: &str, version: i64) {
     let q = "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {
         payoutRules: {globalRatio: \"0.8\", tierRatios: [], publisherPayouts: []},
         settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302},
@@ -71,7 +95,7 @@ async fn finalize(app: &App, id: &str, version: i64) {
     app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
 }
 
-async fn last_run(app: &App, id: &str, after: i64) -> Value {
+pub async fn last_run(app: &App, id: &str, after: i64) -> Value {
     eventually(30, "a finished run", || async {
         let d = app.ok("query($id: ID!) { syncRuns(filter: {integrationId: $id}, first: 1) { edges { node { id status counters filterCounts errorCode errorMessage } } } }", json!({"id": id})).await;
         let n = d["syncRuns"]["edges"][0]["node"].clone();
@@ -81,15 +105,15 @@ async fn last_run(app: &App, id: &str, after: i64) -> Value {
     .await
 }
 
-fn run_id(run: &Value) -> i64 {
+pub fn run_id(run: &Value) -> i64 {
     run["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
-async fn sync_now(app: &App, id: &str) {
+pub async fn sync_now(app: &App, id: &str) {
     app.ok("mutation($id: ID!) { syncNow(integrationId: $id) { id } }", json!({"id": id})).await;
 }
 
-async fn campaigns(app: &App, id: &str) -> Vec<Value> {
+pub async fn campaigns(app: &App, id: &str) -> Vec<Value> {
     let d = app.ok("query($id: ID!) { campaigns(filter: {integrationId: $id}, first: 100) { totalCount edges { node { id externalId title status revenue payout trackingUrl countries lockedColumns } } } }", json!({"id": id})).await;
     d["campaigns"]["edges"].as_array().cloned().unwrap_or_default().into_iter().map(|e| e["node"].clone()).collect()
 }

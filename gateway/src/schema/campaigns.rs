@@ -11,7 +11,7 @@ use domain::{
     model as m, money, validate,
 };
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel};
 
 use super::{Page, app, audit, paginate, parties::parse_id, types};
 use crate::{
@@ -442,33 +442,7 @@ impl CampaignsMutation {
         let mut befores = vec![];
         let tx = write_tx(db).await.or_internal()?;
         for (before, am) in planned {
-            let after = if dry_run {
-                let mut preview = before.clone();
-                if let sea_orm::ActiveValue::Set(v) = &am.title {
-                    preview.title = v.clone();
-                }
-                if let sea_orm::ActiveValue::Set(v) = &am.status {
-                    preview.status = v.clone();
-                }
-                if let sea_orm::ActiveValue::Set(v) = &am.visibility {
-                    preview.visibility = v.clone();
-                }
-                if let sea_orm::ActiveValue::Set(v) = &am.revenue {
-                    preview.revenue = v.clone();
-                }
-                if let sea_orm::ActiveValue::Set(v) = &am.payout {
-                    preview.payout = v.clone();
-                }
-                if let sea_orm::ActiveValue::Set(v) = &am.category {
-                    preview.category = v.clone();
-                }
-                if let sea_orm::ActiveValue::Set(v) = &am.locked_columns {
-                    preview.locked_columns = v.clone();
-                }
-                preview
-            } else {
-                am.update(&tx).await.or_internal()?
-            };
+            let after = if dry_run { am.try_into_model().or_internal()? } else { am.update(&tx).await.or_internal()? };
             if sample.len() < 50 {
                 sample.push(serde_json::json!({"before": snapshot(&before), "after": snapshot(&after)}));
             }
@@ -519,10 +493,16 @@ impl CampaignsMutation {
             return Err(error::coded(error::BAD_STATE, format!("changeset {id} is already reverted")));
         }
         let rows: Vec<serde_json::Value> = serde_json::from_str(&cs.rows).unwrap_or_default();
-        let tx = db.begin().await.or_internal()?;
+        let tx = write_tx(db).await.or_internal()?;
         for r in &rows {
-            let Some(cid) = r.get("id").and_then(|v| v.as_i64()) else { continue };
-            if let Some(c) = campaign::Entity::find_by_id(cid).one(&tx).await.or_internal()? {
+            let Some(rid) = r.get("id").and_then(|v| v.as_i64()) else { continue };
+            if cs.target == "integrations" {
+                if let Some(i) = domain::entity::integration::Entity::find_by_id(rid).one(&tx).await.or_internal()? {
+                    let mut am: domain::entity::integration::ActiveModel = i.clone().into();
+                    super::bulk::restore(&mut am, &i, r);
+                    am.update(&tx).await.or_internal()?;
+                }
+            } else if let Some(c) = campaign::Entity::find_by_id(rid).one(&tx).await.or_internal()? {
                 let mut am: campaign::ActiveModel = c.into();
                 restore(&mut am, r);
                 am.update(&tx).await.or_internal()?;

@@ -299,23 +299,7 @@ impl IntegrationsQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Page<Integration>> {
         auth::read(ctx)?;
-        let f = filter.unwrap_or_default();
-        let mut q = integration::Entity::find();
-        if let Some(a) = &f.advertiser_id {
-            q = q.filter(integration::Column::AdvertiserId.eq(parse_id(a, "advertiser")?));
-        }
-        if let Some(c) = &f.connector {
-            q = q.filter(integration::Column::Connector.eq(c.clone()));
-        }
-        if let Some(l) = f.lifecycle {
-            q = q.filter(integration::Column::Lifecycle.eq(m::Lifecycle::from(l).as_str()));
-        }
-        if let Some(s) = f.search.filter(|s| !s.trim().is_empty()) {
-            q = q.filter(
-                sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(integration::Column::Name)))
-                    .like(format!("%{}%", s.trim().to_lowercase())),
-            );
-        }
+        let q = filter_integrations(integration::Entity::find(), &filter.unwrap_or_default())?;
         paginate(ctx, q, integration::Column::Id, |r| r.id, Integration::from, first, after, order_by == Some(IdOrder::IdDesc)).await
     }
 
@@ -330,6 +314,29 @@ impl IntegrationsQuery {
         let id = parse_id(&id, "preview")?;
         Ok(preview_request::Entity::find_by_id(id).one(&app(ctx).db).await.or_internal()?.map(Into::into))
     }
+}
+
+/// The integrations matching `f` (shared by the list query and bulk edits).
+pub(crate) fn filter_integrations(
+    mut q: sea_orm::Select<integration::Entity>,
+    f: &IntegrationFilter,
+) -> async_graphql::Result<sea_orm::Select<integration::Entity>> {
+    if let Some(a) = &f.advertiser_id {
+        q = q.filter(integration::Column::AdvertiserId.eq(parse_id(a, "advertiser")?));
+    }
+    if let Some(c) = &f.connector {
+        q = q.filter(integration::Column::Connector.eq(c.clone()));
+    }
+    if let Some(l) = f.lifecycle {
+        q = q.filter(integration::Column::Lifecycle.eq(m::Lifecycle::from(l).as_str()));
+    }
+    if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        q = q.filter(
+            sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(integration::Column::Name)))
+                .like(format!("%{}%", s.to_lowercase())),
+        );
+    }
+    Ok(q)
 }
 
 pub(crate) async fn load(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<integration::Model> {

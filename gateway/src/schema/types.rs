@@ -198,6 +198,8 @@ pub struct Settings {
     pub primary_objective: Option<Objective>,
     pub currency_override: Option<String>,
     pub rate_limit_per_second: Option<Decimal>,
+    /// Offers per page requested from the advertiser (1 to 5000); null = the connector's default.
+    pub page_size: Option<i32>,
 }
 
 impl From<m::Settings> for Settings {
@@ -209,6 +211,7 @@ impl From<m::Settings> for Settings {
             primary_objective: s.primary_objective.map(Into::into),
             currency_override: s.currency_override,
             rate_limit_per_second: s.rate_limit_per_second,
+            page_size: s.page_size.map(|n| n as i32),
         }
     }
 }
@@ -221,6 +224,8 @@ impl From<Settings> for m::Settings {
             primary_objective: s.primary_objective.map(Into::into),
             currency_override: s.currency_override.map(|c| c.trim().to_ascii_uppercase()),
             rate_limit_per_second: s.rate_limit_per_second,
+            // Negative sizes become 0, which validation rejects with a field error.
+            page_size: s.page_size.map(|n| n.max(0) as u32),
         }
     }
 }
