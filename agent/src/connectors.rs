@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::offer::CanonicalOffer;
 
 pub mod affise;
+pub mod body;
 pub mod cake;
 pub mod everflow;
 pub mod hasoffers;
@@ -184,6 +185,67 @@ pub fn required<'a>(creds: &'a Credentials, field: &str) -> Result<&'a str, Fetc
 pub fn base_url(creds: &Credentials, default: &str) -> Result<url::Url, FetchError> {
     let raw = creds.get("api_url").map(String::as_str).filter(|s| !s.trim().is_empty()).unwrap_or(default);
     url::Url::parse(raw.trim()).map_err(|e| FetchError::Config(format!("api_url '{raw}' is not a URL: {e}")))
+}
+
+/// `base` with `path` appended as it is (a base with a path prefix keeps it).
+pub(crate) fn append_path(mut base: url::Url, path: &str) -> Result<url::Url, FetchError> {
+    let shown = base.to_string();
+    base.path_segments_mut()
+        .map_err(|()| FetchError::Config(format!("api_url '{shown}' cannot take a path")))?
+        .pop_if_empty()
+        .extend(path.split('/').filter(|s| !s.is_empty()));
+    Ok(base)
+}
+
+/// Appends the API path to the base URL unless the base already ends with (part of) it, so an
+/// `api_url` given with or without the path (`https://api-eu.eflow.team/v1/affiliates/`) works.
+pub(crate) fn endpoint(mut base: url::Url, path: &[&str]) -> Result<url::Url, FetchError> {
+    if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+        return Err(FetchError::Config(format!("api_url '{base}' is not an http(s) URL")));
+    }
+    let have: Vec<String> = base.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(str::to_string).collect()).unwrap_or_default();
+    let overlap = (0..=path.len().min(have.len()))
+        .rev()
+        .find(|&n| have[have.len() - n..].iter().zip(&path[..n]).all(|(a, b)| a.eq_ignore_ascii_case(b)))
+        .unwrap_or(0);
+    if let Ok(mut segments) = base.path_segments_mut() {
+        segments.pop_if_empty().extend(&path[overlap..]);
+    }
+    base.set_fragment(None);
+    Ok(base)
+}
+
+/// Replaces every `{name}` (letters, digits, `_`) with `value(name)`; `None` keeps it verbatim.
+pub(crate) fn fill<E>(template: &str, mut value: impl FnMut(&str) -> Result<Option<String>, E>) -> Result<String, E> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let name = after
+            .find('}')
+            .map(|close| &after[..close])
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        match name.map(|n| (n, value(n))) {
+            Some((n, v)) => {
+                match v? {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        out.push('{');
+                        out.push_str(n);
+                        out.push('}');
+                    }
+                }
+                rest = &after[n.len() + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The registry: every connector id this build knows, native first.

@@ -207,7 +207,7 @@ impl Agent {
                 self.release(&lease).await?;
                 continue;
             }
-            let trigger = if r.requested_by.is_some() { m::RunTrigger::Manual } else { m::RunTrigger::Finalize };
+            let trigger = if kind == m::RequestKind::FirstSync { m::RunTrigger::Finalize } else { m::RunTrigger::Manual };
             self.spawn_run(tasks, lease, trigger, kind == m::RequestKind::DryRun, Some(r.id), shutdown).await;
         }
         // Held runs confirmed by an admin.
@@ -599,17 +599,19 @@ impl Agent {
                 .exec(db)
                 .await?;
         }
+        let pages = sync_run::Entity::find_by_id(run_id).one(db).await?.map(|r| (r.pages_done, r.pages_total)).unwrap_or((0, None));
         let p = RunProgress {
             run_id,
             status: status.as_str().into(),
             phase: "done".into(),
+            pages_done: pages.0,
+            pages_total: pages.1,
             fetched: counters.fetched,
             created: counters.created,
             updated: counters.updated,
             unchanged: counters.unchanged,
             filtered: counters.filtered,
             error_code: code,
-            ..Default::default()
         };
         events::append(db, if status == RunStatus::Held { kind::RUN_HELD } else { kind::RUN_FINISHED }, Some(i.id), Some(run_id), None, &p)
             .await?;
@@ -648,19 +650,14 @@ impl Agent {
         };
         let settings: m::Settings = section(&i.settings);
         let updatable: HashSet<&'static str> = settings.updatable_columns.iter().map(|c| c.as_str()).collect();
-        // What exists now: external id -> row (ids, fingerprints and lock state only matter).
-        let existing: HashMap<String, campaign::Model> = campaign::Entity::find()
-            .filter(campaign::Column::IntegrationId.eq(i.id))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|c| (c.external_id.clone(), c))
-            .collect();
+        // Memory per run is one page plus the set of external ids seen (for duplicates and
+        // vanished offers): existing campaigns are looked up page by page, not loaded whole.
         let tiers: BTreeMap<i64, Option<i64>> = publisher::Entity::find().all(db).await?.into_iter().map(|p| (p.id, p.tier_id)).collect();
         let mut seen: HashSet<String> = HashSet::new();
         let mut pager = Pager::new(settings.page_size.unwrap_or(conn.info().default_page_size));
         let mut last_event = Instant::now();
         let mut changed_fields: BTreeMap<String, i64> = BTreeMap::new();
+        let mut created_since_analyze: i64 = 0;
         loop {
             if lease.stop.is_cancelled() {
                 self.finish(
@@ -789,8 +786,21 @@ impl Agent {
             if !dry_run {
                 self.renew(&tx, lease).await?;
             }
+            let existing: HashMap<String, campaign::Model> = if drafts.is_empty() {
+                HashMap::new()
+            } else {
+                campaign::Entity::find()
+                    .filter(campaign::Column::IntegrationId.eq(i.id))
+                    .filter(campaign::Column::ExternalId.is_in(drafts.iter().map(|d| d.external_id.clone())))
+                    .all(&tx)
+                    .await?
+                    .into_iter()
+                    .map(|c| (c.external_id.clone(), c))
+                    .collect()
+            };
             let mut inserts = vec![];
             let mut updates = vec![];
+            let created_before = counters.created;
             for d in &drafts {
                 match existing.get(&d.external_id) {
                     None => {
@@ -838,6 +848,7 @@ impl Agent {
                     }
                 }
             }
+            let page_created = counters.created - created_before;
             if !dry_run {
                 store::write_page(&tx, inserts, updates, &rules, &tiers).await?;
             }
@@ -865,6 +876,18 @@ impl Agent {
                 last_event = Instant::now();
             }
             tx.commit().await?;
+            // PostgreSQL plans the per-page lookup from table statistics; a table that grew by
+            // thousands of rows inside one run has none yet (autovacuum analyzes a minute later)
+            // and the planner falls back to scanning it for every page. Refresh them as we go.
+            created_since_analyze += page_created;
+            if !dry_run && created_since_analyze >= ANALYZE_EVERY && db.get_database_backend() == sea_orm::DbBackend::Postgres {
+                created_since_analyze = 0;
+                if let Err(e) =
+                    db.execute_unprepared("ANALYZE campaigns, campaign_countries, campaign_payouts, campaign_publisher_payouts").await
+                {
+                    tracing::warn!(error = %e, "ANALYZE failed; lookups may be slow until autovacuum runs");
+                }
+            }
             match pager.advance(&page, report.body_hash) {
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
@@ -893,13 +916,38 @@ impl Agent {
             .exec(db)
             .await?;
         let policy: m::VanishedPolicy = section(&i.vanished_policy);
-        let live: Vec<&campaign::Model> = existing.values().filter(|c| c.status == m::CampaignStatus::Active.as_str()).collect();
-        let gone: Vec<&campaign::Model> = existing.values().filter(|c| !seen.contains(&c.external_id) && c.vanished_at.is_none()).collect();
-        let to_pause: Vec<&campaign::Model> = gone
-            .iter()
-            .copied()
-            .filter(|c| c.status == m::CampaignStatus::Active.as_str() && !store::locked(c).contains(&"status".to_string()))
+        // The integration's campaigns as they were before this run (rows this run created are
+        // not "live" for the guard rail), in a compact projection.
+        let started = run.started_at.unwrap_or(run.queued_at);
+        let all: Vec<Known> = campaign::Entity::find()
+            .select_only()
+            .columns([
+                campaign::Column::Id,
+                campaign::Column::ExternalId,
+                campaign::Column::Status,
+                campaign::Column::LockedColumns,
+                campaign::Column::ConsecutiveMisses,
+                campaign::Column::VanishedAt,
+                campaign::Column::CreatedAt,
+            ])
+            .filter(campaign::Column::IntegrationId.eq(i.id))
+            .into_tuple::<(i64, String, String, String, i32, Option<chrono::DateTime<Utc>>, chrono::DateTime<Utc>)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|(id, external_id, status, locked_columns, consecutive_misses, vanished_at, created_at)| Known {
+                id,
+                external_id,
+                active: status == m::CampaignStatus::Active.as_str(),
+                status_locked: serde_json::from_str::<Vec<String>>(&locked_columns).unwrap_or_default().iter().any(|c| c == "status"),
+                consecutive_misses,
+                vanished: vanished_at.is_some(),
+                before_run: created_at < started,
+            })
             .collect();
+        let live: Vec<&Known> = all.iter().filter(|c| c.active && c.before_run).collect();
+        let gone: Vec<&Known> = all.iter().filter(|c| !seen.contains(&c.external_id) && !c.vanished).collect();
+        let to_pause: Vec<&Known> = gone.iter().copied().filter(|c| c.active && !c.status_locked).collect();
         let share = if live.is_empty() {
             rust_decimal::Decimal::ZERO
         } else {
@@ -1144,6 +1192,20 @@ impl Agent {
             .await?;
         Ok(())
     }
+}
+
+/// Campaigns created between two ANALYZE runs on PostgreSQL during a large import.
+const ANALYZE_EVERY: i64 = 10_000;
+
+/// What reconciliation needs to know about an existing campaign.
+struct Known {
+    id: i64,
+    external_id: String,
+    active: bool,
+    status_locked: bool,
+    consecutive_misses: i32,
+    vanished: bool,
+    before_run: bool,
 }
 
 /// Stops the lease heartbeat however the run ends, including when its task is aborted: a

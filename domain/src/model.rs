@@ -105,7 +105,7 @@ string_enum!(
 );
 string_enum!(
     /// Kinds of agent requests in `sync_requests`.
-    RequestKind { Sync = "sync", DryRun = "dry_run", TestConnection = "test_connection" }
+    RequestKind { Sync = "sync", FirstSync = "first_sync", DryRun = "dry_run", TestConnection = "test_connection" }
 );
 string_enum!(
     /// A country list filter keeps only listed countries, or drops them.

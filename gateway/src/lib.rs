@@ -75,7 +75,7 @@ async fn execute(state: &AppState, schema: &AppSchema, headers: &HeaderMap, req:
 
 async fn graphql_post(State((state, schema)): S, headers: HeaderMap, req: GraphQLRequest) -> Response {
     let resp = execute(&state, &schema, &headers, req.into_inner()).await;
-    with_status(resp)
+    with_status(resp, &headers)
 }
 
 /// GET: GraphiQL for a browser (HTML accepted, no query), else a GraphQL query over GET.
@@ -95,26 +95,39 @@ async fn graphql_get(State((state, schema)): S, headers: HeaderMap, req: axum::e
     if req.query.trim_start().starts_with("mutation") {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], "mutations must use POST").into_response();
     }
-    with_status(execute(&state, &schema, &headers, req).await)
+    with_status(execute(&state, &schema, &headers, req).await, &headers)
 }
 
-/// Responses whose request could not even be parsed or validated answer 400 (per the
-/// GraphQL-over-HTTP spec for `application/json`); executed requests answer 200.
-fn with_status(resp: GraphQLResponse) -> Response {
-    let failed_before_execution = resp.0.is_ok() && {
-        let r = match &resp.0 {
-            async_graphql::BatchResponse::Single(r) => Some(r),
-            _ => None,
-        };
-        r.is_some_and(|r| {
+/// Content negotiation (GraphQL over HTTP): `application/graphql-response+json` when the client
+/// accepts it, else `application/json` (legacy clients, `*/*`, no Accept). With the new media
+/// type, a request that failed before execution (parse, validation, variables) answers 400 with
+/// no `data` entry; with `application/json` every well-formed request answers 200.
+fn with_status(resp: GraphQLResponse, headers: &HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let new_media = accept.contains("application/graphql-response+json");
+    let failed_before_execution = match &resp.0 {
+        async_graphql::BatchResponse::Single(r) => {
             r.data == async_graphql::Value::Null
                 && !r.errors.is_empty()
                 && r.errors.iter().all(|e| e.path.is_empty() && !e.locations.is_empty() && e.extensions.is_none())
-        })
+        }
+        _ => false,
     };
+    if new_media && failed_before_execution {
+        let errors = match &resp.0 {
+            async_graphql::BatchResponse::Single(r) => serde_json::to_value(&r.errors).unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        };
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/graphql-response+json; charset=utf-8")],
+            serde_json::json!({ "errors": errors }).to_string(),
+        )
+            .into_response();
+    }
     let mut out = resp.into_response();
-    if failed_before_execution {
-        *out.status_mut() = StatusCode::BAD_REQUEST;
+    if !new_media {
+        out.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json; charset=utf-8"));
     }
     out
 }

@@ -2,8 +2,10 @@
 //! file, or a fresh PostgreSQL database when TEST_DATABASE_URL is set), real HTTP.
 
 mod harness;
+mod procs;
 
 mod api;
+mod clients;
 mod foundation;
 mod resilience;
 mod sync;

@@ -98,7 +98,7 @@ async fn a_killed_agent_leaves_no_duplicates_and_the_next_run_converges() {
     // its lease is left behind and its run stays "running".
     eventually(30, "a partial import", || async {
         let n = campaign_count(&app, &id).await;
-        (n >= 10 && n < 60).then_some(())
+        (10..60).contains(&n).then_some(())
     })
     .await;
     killed.abort();

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{
     Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, base_url,
-    lenient, required, scaffold,
+    body, endpoint, lenient, required, scaffold,
 };
 use crate::offer::{Approval, CanonicalOffer, GoalPayout, UpstreamCap, UpstreamStatus};
 
@@ -81,7 +81,7 @@ impl Connector for Affise {
     }
 
     fn parse_page(&self, _creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
-        let body = parse_json(&resp.body)?;
+        let body = body::json_object("affise", &resp.body)?;
         if let Some(status) = lenient::string(&body["status"])
             && status != "1"
         {
@@ -96,7 +96,7 @@ impl Connector for Affise {
                 return Err(FetchError::InvalidPayload("affise page has no 'offers' list".into()));
             }
             (other, _) => {
-                return Err(FetchError::InvalidPayload(format!("affise page 'offers' is {}, not a list", kind(other))));
+                return Err(FetchError::InvalidPayload(format!("affise page 'offers' is {}, not a list", body::kind_of(other))));
             }
         };
         let pagination = &body["pagination"];
@@ -132,44 +132,6 @@ fn is_auth_message(message: &str) -> bool {
     ["token", "auth", "api key", "api-key", "api_key", "denied", "forbidden", "permission"].iter().any(|p| lower.contains(p))
 }
 
-/// Appends the API path to the base URL unless the base already ends with (part of) it.
-fn endpoint(mut base: url::Url, path: &[&str]) -> Result<url::Url, FetchError> {
-    if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-        return Err(FetchError::Config(format!("api_url '{base}' is not an http(s) URL")));
-    }
-    let have: Vec<String> = base.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(str::to_string).collect()).unwrap_or_default();
-    let overlap = (0..=path.len().min(have.len()))
-        .rev()
-        .find(|&n| have[have.len() - n..].iter().zip(&path[..n]).all(|(a, b)| a.eq_ignore_ascii_case(b)))
-        .unwrap_or(0);
-    if let Ok(mut segments) = base.path_segments_mut() {
-        segments.pop_if_empty().extend(&path[overlap..]);
-    }
-    base.set_fragment(None);
-    Ok(base)
-}
-
-fn parse_json(body: &[u8]) -> Result<Value, FetchError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let value: Value = serde_json::from_slice(body).map_err(|e| FetchError::InvalidPayload(format!("affise page is not JSON: {e}")))?;
-    if value.is_object() {
-        Ok(value)
-    } else {
-        Err(FetchError::InvalidPayload(format!("affise page is not a JSON object (got {})", kind(&value))))
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn lower(v: &Value) -> Option<String> {
     lenient::string(v).map(|s| s.to_ascii_lowercase())
 }
@@ -191,7 +153,7 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let external_id = lenient::string(&o["id"]);
     let invalid = |reason: String| InvalidOffer { external_id: external_id.clone().or_else(|| lenient::string(&o["offer_id"])), reason };
     if !o.is_object() {
-        return Err(invalid(format!("offer is {}, not an object", kind(o))));
+        return Err(invalid(format!("offer is {}, not an object", body::kind_of(o))));
     }
     let Some(id) = external_id.clone() else {
         return Err(invalid("offer has no id".into()));
@@ -551,11 +513,11 @@ mod tests {
     fn broken_bodies_are_invalid_payloads() {
         let full = include_str!("../../fixtures/affise/partner_offers_real_offer78.json");
         let err = parse(&full[..1000]).expect_err("truncated");
-        assert!(matches!(&err, FetchError::InvalidPayload(m) if m.starts_with("affise page is not JSON: EOF while parsing")), "{err:?}");
+        assert!(matches!(&err, FetchError::InvalidPayload(m) if m.starts_with("affise sent truncated JSON: EOF while parsing")), "{err:?}");
         let err = parse("<html><head><title>403 Forbidden</title></head></html>").expect_err("html");
-        assert_eq!(err, FetchError::InvalidPayload("affise page is not JSON: expected value at line 1 column 1".into()));
+        assert_eq!(err, FetchError::InvalidPayload("affise sent an HTML page instead of JSON (a wrong host or a login page?)".into()));
         let err = parse("\"ok\"").expect_err("string");
-        assert_eq!(err, FetchError::InvalidPayload("affise page is not a JSON object (got a string)".into()));
+        assert_eq!(err, FetchError::InvalidPayload("affise sent a string, expected a JSON object".into()));
         let err = parse(include_str!("../../fixtures/affise/activation_request_success.json")).expect_err("not a list");
         assert_eq!(err, FetchError::InvalidPayload("affise page has no 'offers' list".into()));
         let err = parse(r#"{"status": 1, "offers": {"78": {}}}"#).expect_err("map");

@@ -15,9 +15,10 @@ use quick_xml::{NsReader, escape::resolve_predefined_entity, events::Event};
 use serde_json::Value;
 
 use super::{
-    Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, base_url,
-    lenient, required,
-    spec::{self, approval_word, describe, model_word, payout_type_word, status_word, unique},
+    Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, append_path,
+    base_url, body, fill,
+    lenient::{self, approval_word, describe, model_word, payout_type_word, status_word, unique},
+    required,
 };
 use crate::offer::{Approval, CanonicalOffer, UpstreamStatus};
 
@@ -76,8 +77,9 @@ impl Cake {
                         label: "Tracking link template",
                         required: false,
                         secret: false,
-                        help: "Your CAKE link with {campaign_id} (and {affiliate_id}, {offer_id}, {offer_contract_id}) where the ids go; \
-                               without it offers have no tracking link",
+                        help: "Your CAKE tracking link with {campaign_id} where the campaign id goes (also {affiliate_id}, {offer_id}, \
+                               {offer_contract_id}); used for the offers you run (they have a campaign) when the feed sends no link. \
+                               Without it those offers have no tracking link",
                     },
                 ],
                 paging: PagingStyle::RowOffset,
@@ -97,7 +99,7 @@ impl Connector for Cake {
     }
 
     fn page_request(&self, creds: &Credentials, cursor: Cursor) -> Result<PageRequest, FetchError> {
-        let mut url = spec::endpoint(base_url(creds, required(creds, "api_url")?)?, FEED_PATH)?;
+        let mut url = append_path(base_url(creds, required(creds, "api_url")?)?, FEED_PATH)?;
         // ASMX binds only when every parameter is present, empty or 0 included.
         url.query_pairs_mut()
             .append_pair("api_key", required(creds, "api_key")?)
@@ -115,24 +117,24 @@ impl Connector for Cake {
 
     fn parse_page(&self, creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
         let settings = Settings::from(creds)?;
-        let text = spec::body_text("cake", &resp.body)?;
-        if spec::looks_like_html(text) {
+        let text = body::text("cake", &resp.body)?;
+        if body::looks_like_html(text) {
             return Err(FetchError::InvalidPayload("cake sent an HTML page instead of XML (a wrong host or a login page?)".into()));
         }
         let (root_name, root) = xml_to_json(text).map_err(|e| FetchError::InvalidPayload(format!("cake sent {e}")))?;
         if let Value::String(message) = root {
             // ASMX answers some failures with a bare <string>.
-            return Err(spec::classify_message("cake", message));
+            return Err(body::classify_message("cake", message));
         }
         match lenient::string(&root["success"]).as_deref().map(str::to_lowercase).as_deref() {
             Some("true") => {}
-            Some("false") => return Err(spec::classify_message("cake", message(&root).unwrap_or_else(|| "success is false".into()))),
+            Some("false") => return Err(body::classify_message("cake", message(&root).unwrap_or_else(|| "success is false".into()))),
             _ => return Err(FetchError::InvalidPayload(format!("cake sent <{root_name}> without <success>: not an offer feed"))),
         }
         let offers: &[Value] = match &root["offers"] {
             Value::Array(items) => items,
             Value::Null => &[],
-            other => return Err(FetchError::InvalidPayload(format!("cake sent <offers> as {}, expected a list", spec::kind_of(other)))),
+            other => return Err(FetchError::InvalidPayload(format!("cake sent <offers> as {}, expected a list", body::kind_of(other)))),
         };
         Ok(Page {
             records: offers.len(),
@@ -144,9 +146,9 @@ impl Connector for Cake {
 
     fn classify_status(&self, resp: &RawResponse) -> Option<FetchError> {
         // A bad key can be an HTTP 500 SOAP fault; its text says so.
-        let text = spec::body_text("cake", &resp.body).ok()?;
+        let text = body::text("cake", &resp.body).ok()?;
         let (_, root) = xml_to_json(text).ok()?;
-        match spec::classify_message("cake", message(&root)?) {
+        match body::classify_message("cake", message(&root)?) {
             e @ FetchError::Unauthorized(_) => Some(e),
             _ => None,
         }
@@ -167,7 +169,16 @@ impl<'a> Settings<'a> {
             Some(c) => Some(validate::currency(c).ok_or_else(|| FetchError::Config(format!("currency '{c}' is not an ISO 4217 code")))?),
             None => None,
         };
-        Ok(Self { currency, affiliate_id: get("affiliate_id"), tracking_link_template: get("tracking_link_template") })
+        let tracking_link_template = get("tracking_link_template");
+        if let Some(t) = tracking_link_template
+            && !((t.starts_with("https://") || t.starts_with("http://")) && t.contains("{campaign_id}"))
+        {
+            // CAKE links are per campaign: without the id every offer would get the same link.
+            return Err(FetchError::Config(format!(
+                "tracking_link_template '{t}' must be an http(s) URL with {{campaign_id}} where the campaign id goes"
+            )));
+        }
+        Ok(Self { currency, affiliate_id: get("affiliate_id"), tracking_link_template })
     }
 }
 
@@ -189,7 +200,7 @@ fn offer(r: &Value, settings: &Settings<'_>) -> Result<CanonicalOffer, InvalidOf
     let id = lenient::string(&r["offer_id"]);
     let fail = |reason: String| InvalidOffer { external_id: id.clone(), reason };
     if !r.is_object() {
-        return Err(fail(format!("the offer is {}, expected an element with children", spec::kind_of(r))));
+        return Err(fail(format!("the offer is {}, expected an element with children", body::kind_of(r))));
     }
     let id = id.clone().ok_or_else(|| fail("no offer_id".into()))?;
     let name = lenient::string(&r["offer_name"]).ok_or_else(|| fail("no offer_name".into()))?;
@@ -210,9 +221,13 @@ fn offer(r: &Value, settings: &Settings<'_>) -> Result<CanonicalOffer, InvalidOf
         (None, None) => Approval::Unknown,
     };
     o.status = status_name.as_deref().map_or(UpstreamStatus::Unknown, status);
-    if let (Some(template), Some(campaign)) = (settings.tracking_link_template, &campaign_id) {
+    // The OfferFeed carries no links: CAKE makes one per campaign, once the affiliate runs the
+    // offer. A row that has one (`tracking_link`, as CAKE's JSON campaign feed sends) keeps it;
+    // otherwise the template builds it from the campaign.
+    o.tracking_url = lenient::string(&r["tracking_link"]);
+    if let (None, Some(template), Some(campaign)) = (&o.tracking_url, settings.tracking_link_template, &campaign_id) {
         let contract = lenient::string(&r["offer_contract_id"]);
-        let link = spec::fill(template, |name| {
+        let link = fill(template, |name| {
             Ok::<_, Infallible>(match name {
                 "campaign_id" => Some(campaign.clone()),
                 "offer_id" => Some(id.clone()),
@@ -231,7 +246,9 @@ fn offer(r: &Value, settings: &Settings<'_>) -> Result<CanonicalOffer, InvalidOf
     o.payout_type = if percent { PayoutType::Percent } else { PayoutType::Fixed };
     o.currency = settings.currency.clone();
     o.countries = lenient::countries(
-        spec::rows(&r["allowed_countries"]).into_iter().filter_map(|c| lenient::string(&c["country_code"]).or_else(|| lenient::string(c))),
+        lenient::rows(&r["allowed_countries"])
+            .into_iter()
+            .filter_map(|c| lenient::string(&c["country_code"]).or_else(|| lenient::string(c))),
     );
     o.os = os_in_name(&o.name);
     let tags = match &r["tags"] {
@@ -253,14 +270,11 @@ fn status(name: &str) -> UpstreamStatus {
     }
 }
 
-/// The feed has no OS field; names say it ("Eternal Uprising ( android)", "... iOS").
+/// The feed has no OS field; names say it ("Eternal Uprising ( android)", "... iOS"). Only
+/// the mobile OS words count: "Windows" or "Mac" in an offer name seldom means the platform.
 fn os_in_name(name: &str) -> Vec<String> {
-    let words = name.split(|c: char| !c.is_ascii_alphanumeric()).map(str::to_ascii_lowercase);
-    unique(words.filter_map(|w| match w.as_str() {
-        "android" => Some("android".to_string()),
-        "ios" | "iphone" | "ipad" => Some("ios".to_string()),
-        _ => None,
-    }))
+    let words = name.split(|c: char| !c.is_ascii_alphanumeric()).map(lenient::os_name);
+    unique(words.filter(|os| os == "android" || os == "ios"))
 }
 
 /// An XML element being read.
@@ -473,6 +487,42 @@ mod tests {
         assert_eq!(o.expires_at.map(|t| t.to_rfc3339()).as_deref(), Some("2030-01-31T00:00:00+00:00"));
         let bad = parse_with(&creds(&[("currency", "dollars")]), &body).err();
         assert_eq!(bad, Some(FetchError::Config("currency 'dollars' is not an ISO 4217 code".into())));
+    }
+
+    #[test]
+    fn the_template_links_only_offers_with_a_campaign_and_never_replaces_a_feed_link() {
+        let row = |campaign: &str, link: &str| {
+            format!(
+                "<offer><offer_id>5</offer_id><offer_contract_id>6</offer_contract_id>{campaign}{link}<offer_name>x</offer_name>\
+                 <payout>$1</payout></offer>"
+            )
+        };
+        let body = feed(
+            &[
+                row("<campaign_id>77</campaign_id>", ""),
+                row("<campaign_id xsi:nil=\"true\" />", ""),
+                row("<campaign_id>78</campaign_id>", "<tracking_link>https://own.example/c/78</tracking_link>"),
+            ]
+            .concat(),
+        );
+        let template = "https://trk.example/?a={affiliate_id}&c={campaign_id}&oc={offer_contract_id}&o={offer_id}";
+        let page = parse_with(&creds(&[("tracking_link_template", template)]), &body).expect("page");
+        let links: Vec<Option<&str>> = page.offers.iter().flatten().map(|o| o.tracking_url.as_deref()).collect();
+        assert_eq!(links, [Some("https://trk.example/?a=42&c=77&oc=6&o=5"), None, Some("https://own.example/c/78")]);
+        let approved: Vec<bool> = page.offers.iter().flatten().map(CanonicalOffer::is_approved).collect();
+        assert_eq!(approved, [true, false, true], "no campaign: not approved, so no link is made up");
+        // Without the template only the feed's own link is kept.
+        let page = parse(&body).expect("page");
+        let links: Vec<Option<&str>> = page.offers.iter().flatten().map(|o| o.tracking_url.as_deref()).collect();
+        assert_eq!(links, [None, None, Some("https://own.example/c/78")]);
+    }
+
+    #[test]
+    fn a_template_without_the_campaign_id_is_a_configuration_error() {
+        for bad in ["https://trk.example/?a={affiliate_id}&o={offer_id}", "trk.example/?c={campaign_id}"] {
+            let err = parse_with(&creds(&[("tracking_link_template", bad)]), FEED).err();
+            assert!(matches!(&err, Some(FetchError::Config(m)) if m.contains("{campaign_id}") && m.contains(bad)), "{bad}: {err:?}");
+        }
     }
 
     #[test]

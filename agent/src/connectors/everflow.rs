@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{
     Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, base_url,
-    lenient, required, scaffold,
+    body, endpoint, lenient, required, scaffold,
 };
 use crate::offer::{Approval, CanonicalOffer, GoalPayout, UpstreamCap, UpstreamStatus};
 
@@ -79,7 +79,7 @@ impl Connector for Everflow {
     }
 
     fn parse_page(&self, _creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
-        let body = parse_json(&resp.body)?;
+        let body = body::json_object("everflow", &resp.body)?;
         if let Some(message) = error_text(&body) {
             return Err(FetchError::InvalidPayload(message));
         }
@@ -88,7 +88,7 @@ impl Connector for Everflow {
             // proto3 omits an empty list.
             Value::Null => &[],
             other => {
-                return Err(FetchError::InvalidPayload(format!("everflow page 'offers' is {}, not a list", kind(other))));
+                return Err(FetchError::InvalidPayload(format!("everflow page 'offers' is {}, not a list", body::kind_of(other))));
             }
         };
         Ok(Page {
@@ -120,44 +120,6 @@ fn error_text(body: &Value) -> Option<String> {
     lenient::string(&body["error"]).or_else(|| lenient::string(&body["Error"]))
 }
 
-/// Appends the API path to the base URL unless the base already ends with (part of) it.
-fn endpoint(mut base: url::Url, path: &[&str]) -> Result<url::Url, FetchError> {
-    if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-        return Err(FetchError::Config(format!("api_url '{base}' is not an http(s) URL")));
-    }
-    let have: Vec<String> = base.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(str::to_string).collect()).unwrap_or_default();
-    let overlap = (0..=path.len().min(have.len()))
-        .rev()
-        .find(|&n| have[have.len() - n..].iter().zip(&path[..n]).all(|(a, b)| a.eq_ignore_ascii_case(b)))
-        .unwrap_or(0);
-    if let Ok(mut segments) = base.path_segments_mut() {
-        segments.pop_if_empty().extend(&path[overlap..]);
-    }
-    base.set_fragment(None);
-    Ok(base)
-}
-
-fn parse_json(body: &[u8]) -> Result<Value, FetchError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let value: Value = serde_json::from_slice(body).map_err(|e| FetchError::InvalidPayload(format!("everflow page is not JSON: {e}")))?;
-    if value.is_object() {
-        Ok(value)
-    } else {
-        Err(FetchError::InvalidPayload(format!("everflow page is not a JSON object (got {})", kind(&value))))
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A proto3 id: `0` and `""` are unset.
 fn id(v: &Value) -> Option<String> {
     lenient::string(v).filter(|s| s != "0")
@@ -171,7 +133,7 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let external_id = id(&o["network_offer_id"]);
     let invalid = |reason: String| InvalidOffer { external_id: external_id.clone(), reason };
     if !o.is_object() {
-        return Err(invalid(format!("offer is {}, not an object", kind(o))));
+        return Err(invalid(format!("offer is {}, not an object", body::kind_of(o))));
     }
     let Some(offer_id) = external_id.clone() else {
         return Err(invalid("offer has no network_offer_id".into()));
@@ -547,11 +509,14 @@ mod tests {
     fn broken_bodies_are_invalid_payloads() {
         let full = include_str!("../../fixtures/everflow/alloffers_docs_example.json");
         let err = parse(&full[..full.len() - 40]).expect_err("truncated");
-        assert!(matches!(&err, FetchError::InvalidPayload(m) if m.starts_with("everflow page is not JSON: EOF while parsing")), "{err:?}");
+        assert!(
+            matches!(&err, FetchError::InvalidPayload(m) if m.starts_with("everflow sent truncated JSON: EOF while parsing")),
+            "{err:?}"
+        );
         let err = parse("<!DOCTYPE html><html><body>Bad gateway</body></html>").expect_err("html");
-        assert_eq!(err, FetchError::InvalidPayload("everflow page is not JSON: expected value at line 1 column 1".into()));
+        assert_eq!(err, FetchError::InvalidPayload("everflow sent an HTML page instead of JSON (a wrong host or a login page?)".into()));
         let err = parse(r#"[{"network_offer_id": 1}]"#).expect_err("array");
-        assert_eq!(err, FetchError::InvalidPayload("everflow page is not a JSON object (got an array)".into()));
+        assert_eq!(err, FetchError::InvalidPayload("everflow sent an array, expected a JSON object".into()));
         let err = parse(r#"{"offers": {"1": {}}}"#).expect_err("map");
         assert_eq!(err, FetchError::InvalidPayload("everflow page 'offers' is an object, not a list".into()));
         // an error body with a 2xx status is not a page

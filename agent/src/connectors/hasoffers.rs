@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{
     Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, base_url,
-    lenient, required,
+    body, endpoint, lenient, required,
 };
 use crate::offer::{Approval, CanonicalOffer, GoalPayout, UpstreamCap, UpstreamStatus};
 
@@ -111,7 +111,7 @@ impl Connector for HasOffers {
     }
 
     fn parse_page(&self, _creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
-        let body = parse_json(&resp.body)?;
+        let body = body::json_object("hasoffers", &resp.body)?;
         let Some(envelope) = body.get("response").filter(|r| r.is_object()) else {
             return Err(FetchError::InvalidPayload("hasoffers page has no 'response' object".into()));
         };
@@ -136,44 +136,6 @@ impl Connector for HasOffers {
 /// A count sent as a number or a numeric string.
 fn count(v: &Value) -> Option<u64> {
     lenient::string(v)?.parse().ok()
-}
-
-/// Appends the API path to the base URL unless the base already ends with (part of) it.
-fn endpoint(mut base: url::Url, path: &[&str]) -> Result<url::Url, FetchError> {
-    if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-        return Err(FetchError::Config(format!("api_url '{base}' is not an http(s) URL")));
-    }
-    let have: Vec<String> = base.path_segments().map(|s| s.filter(|p| !p.is_empty()).map(str::to_string).collect()).unwrap_or_default();
-    let overlap = (0..=path.len().min(have.len()))
-        .rev()
-        .find(|&n| have[have.len() - n..].iter().zip(&path[..n]).all(|(a, b)| a.eq_ignore_ascii_case(b)))
-        .unwrap_or(0);
-    if let Ok(mut segments) = base.path_segments_mut() {
-        segments.pop_if_empty().extend(&path[overlap..]);
-    }
-    base.set_fragment(None);
-    Ok(base)
-}
-
-fn parse_json(body: &[u8]) -> Result<Value, FetchError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let value: Value = serde_json::from_slice(body).map_err(|e| FetchError::InvalidPayload(format!("hasoffers page is not JSON: {e}")))?;
-    if value.is_object() {
-        Ok(value)
-    } else {
-        Err(FetchError::InvalidPayload(format!("hasoffers page is not a JSON object (got {})", kind(&value))))
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// An error envelope (`status` missing or not 1) as the error that drives retries.
@@ -246,7 +208,7 @@ fn rows(v: &Value) -> Result<Vec<(Option<&str>, &Value)>, FetchError> {
         Value::Null => vec![],
         Value::String(s) if s.trim().is_empty() => vec![],
         other => {
-            return Err(FetchError::InvalidPayload(format!("hasoffers page data is {}, not a map of offers", kind(other))));
+            return Err(FetchError::InvalidPayload(format!("hasoffers page data is {}, not a map of offers", body::kind_of(other))));
         }
     };
     rows.sort_by_key(|(k, _)| (k.and_then(|k| k.parse::<u64>().ok()).unwrap_or(u64::MAX), k.map(str::to_string)));
@@ -656,11 +618,14 @@ mod tests {
     fn broken_bodies_are_invalid_payloads() {
         let full = include_str!("../../fixtures/hasoffers/offer_findall_paginated_limit2.json");
         let err = parse(&full[..full.len() / 2]).expect_err("an error");
-        assert!(matches!(&err, FetchError::InvalidPayload(m) if m.starts_with("hasoffers page is not JSON: EOF while parsing")), "{err:?}");
+        assert!(
+            matches!(&err, FetchError::InvalidPayload(m) if m.starts_with("hasoffers sent truncated JSON: EOF while parsing")),
+            "{err:?}"
+        );
         let err = parse("<html><body>502 Bad Gateway</body></html>").expect_err("an error");
-        assert_eq!(err, FetchError::InvalidPayload("hasoffers page is not JSON: expected value at line 1 column 1".into()));
+        assert_eq!(err, FetchError::InvalidPayload("hasoffers sent an HTML page instead of JSON (a wrong host or a login page?)".into()));
         let err = parse("[1, 2]").expect_err("an error");
-        assert_eq!(err, FetchError::InvalidPayload("hasoffers page is not a JSON object (got an array)".into()));
+        assert_eq!(err, FetchError::InvalidPayload("hasoffers sent an array, expected a JSON object".into()));
         // the legacy flat feed is another format
         let err = parse(include_str!("../../fixtures/hasoffers/legacy_offers_feed.json")).expect_err("an error");
         assert!(matches!(err, FetchError::InvalidPayload(_)));

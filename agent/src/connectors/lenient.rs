@@ -1,12 +1,18 @@
 //! Lenient parsing at the edge: advertiser APIs send numbers as strings, booleans as "0"/"1",
 //! empty objects as `[]`, zero dates, "$2.50". These helpers read such values into strict
-//! types; money always becomes an exact `Decimal`, never f64.
+//! types; money always becomes an exact `Decimal`, never f64. The word tables (statuses,
+//! approvals, payout types, models, caps, OS names) live here too, so a native connector and a
+//! declarative spec read the same word the same way.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use domain::model::{CapEvent, CapPeriod, OfferModel, PayoutType};
 use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::offer::{Approval, UpstreamCap, UpstreamStatus};
 
 /// A decimal from a number or a string (`"2.50"`, `"$2.50"`, `"1,200.00"`, `" 3 "`).
 /// Empty, null and non-numeric values are `None`. Numbers are read from their exact JSON
@@ -142,6 +148,178 @@ pub fn os_name(s: &str) -> String {
         "mac" | "macos" | "mac os" | "os x" | "osx" => "macos".into(),
         _ => l,
     }
+}
+
+/// A description from labelled parts (`("KPI: ", kpi)`): non-empty parts joined by a blank
+/// line, as HTML (as sent) and as plain text.
+pub(crate) fn describe<'a>(parts: impl IntoIterator<Item = (&'a str, Option<String>)>) -> (Option<String>, Option<String>) {
+    let html = parts.into_iter().filter_map(|(label, text)| text.map(|t| format!("{label}{t}"))).collect::<Vec<_>>().join("\n\n");
+    if html.is_empty() {
+        return (None, None);
+    }
+    let text = html_to_text(&html);
+    (Some(html), (!text.is_empty()).then_some(text))
+}
+
+/// The rows of a list: an array's items, an object as one row, nothing for null or `""`.
+pub(crate) fn rows(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(items) => items.iter().collect(),
+        v if is_empty(v) => vec![],
+        v => vec![v],
+    }
+}
+
+/// Values in order without duplicates.
+pub(crate) fn unique(items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Adds a cap unless something is missing, the value is 0 (unlimited) or it is already there.
+pub(crate) fn push_cap(
+    caps: &mut Vec<UpstreamCap>,
+    event: Option<CapEvent>,
+    period: Option<CapPeriod>,
+    value: Option<Decimal>,
+    goal: Option<String>,
+) {
+    if let (Some(event), Some(period), Some(value)) = (event, period, value)
+        && value > Decimal::ZERO
+    {
+        let cap = UpstreamCap { event: event.as_str().into(), period: period.as_str().into(), value, goal };
+        if !caps.contains(&cap) {
+            caps.push(cap);
+        }
+    }
+}
+
+/// Text of a scalar: a trimmed non-empty string, a number, `true`/`false`.
+pub(crate) fn word_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Bool(b) => Some(b.to_string()),
+        v => string(v),
+    }
+}
+
+/// Whether a value is null, blank text, `[]` or `{}`.
+pub(crate) fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
+}
+
+/// An enum from its serde word (`"not_applied"`, `"percent"`, `"cpi"`).
+pub(crate) fn from_word<T: DeserializeOwned>(w: &str) -> Option<T> {
+    serde_json::from_value(Value::String(w.trim().to_lowercase())).ok()
+}
+
+// Word tables: how platforms spell statuses, approvals, payout types, models and caps. The
+// spec engine exposes them as the built-in value maps (`statuses`, `approvals`, ...).
+
+pub(crate) const STATUS_WORDS: &[(&str, Option<&str>)] = &[
+    ("live", Some("active")),
+    ("running", Some("active")),
+    ("enabled", Some("active")),
+    ("public", Some("active")),
+    ("inactive", Some("paused")),
+    ("stopped", Some("paused")),
+    ("suspended", Some("paused")),
+    ("disabled", Some("paused")),
+    ("ended", Some("expired")),
+    ("archived", Some("deleted")),
+    ("removed", Some("deleted")),
+];
+pub(crate) const APPROVAL_WORDS: &[(&str, Option<&str>)] = &[
+    ("approve", Some("approved")),
+    ("active", Some("approved")),
+    ("public", Some("approved")),
+    ("denied", Some("rejected")),
+    ("declined", Some("rejected")),
+    ("not applied", Some("not_applied")),
+    ("apply to run", Some("not_applied")),
+    ("require_approval", Some("not_applied")),
+];
+pub(crate) const PAYOUT_TYPE_WORDS: &[(&str, Option<&str>)] = &[
+    ("percentage", Some("percent")),
+    ("revshare", Some("percent")),
+    ("rev_share", Some("percent")),
+    ("flat", Some("fixed")),
+    ("cpa", Some("fixed")),
+    ("cpi", Some("fixed")),
+    ("cpl", Some("fixed")),
+    ("cpc", Some("fixed")),
+    ("cpm", Some("fixed")),
+    ("cpe", Some("fixed")),
+];
+pub(crate) const MODEL_WORDS: &[(&str, Option<&str>)] = &[("rev_share", Some("revshare")), ("revenue_share", Some("revshare"))];
+pub(crate) const CAP_EVENT_WORDS: &[(&str, Option<&str>)] = &[
+    ("conversion", Some("conversions")),
+    ("gross_conversions", Some("conversions")),
+    ("approved_conversions", Some("conversions")),
+    ("click", Some("clicks")),
+    ("budget", Some("revenue")),
+];
+pub(crate) const CAP_PERIOD_WORDS: &[(&str, Option<&str>)] = &[
+    ("day", Some("daily")),
+    ("week", Some("weekly")),
+    ("month", Some("monthly")),
+    ("lifetime", Some("total")),
+    ("overall", Some("total")),
+    ("all_time", Some("total")),
+];
+
+/// The mapping of `key` in a word table: `Some(None)` = mapped to nothing (dropped).
+pub(crate) fn find_word<'a>(mut entries: impl Iterator<Item = (&'a str, Option<&'a str>)>, key: &str) -> Option<Option<&'a str>> {
+    entries.find(|(k, _)| k.trim().eq_ignore_ascii_case(key.trim())).map(|(_, v)| v)
+}
+
+/// A word through a built-in table, then parsed as `T`.
+fn builtin_word<T: DeserializeOwned>(table: &[(&str, Option<&str>)], word: &str) -> Option<T> {
+    match find_word(table.iter().copied(), word) {
+        Some(mapped) => mapped.and_then(from_word),
+        None => from_word(word),
+    }
+}
+
+/// An upstream status word (`"active"`, `"live"`, `"expired"`); others are unknown.
+pub(crate) fn status_word(word: &str) -> UpstreamStatus {
+    builtin_word(STATUS_WORDS, word).unwrap_or(UpstreamStatus::Unknown)
+}
+
+/// An approval word (`"approved"`, `"Public"`, `"Apply To Run"`); others are unknown.
+pub(crate) fn approval_word(word: &str) -> Approval {
+    builtin_word(APPROVAL_WORDS, word).unwrap_or(Approval::Unknown)
+}
+
+/// `"percent"`, `"percentage"`, `"revshare"` -> percent; `"fixed"`, `"flat"` and per-action
+/// models (`"cpa"`, `"cpi"`, ...) -> fixed; `"cps"` is left to each platform.
+pub(crate) fn payout_type_word(word: &str) -> Option<PayoutType> {
+    builtin_word(PAYOUT_TYPE_WORDS, word)
+}
+
+/// An offer model (`"CPA"`, `"cpi"`, `"RevShare"`).
+pub(crate) fn model_word(word: &str) -> Option<OfferModel> {
+    builtin_word(MODEL_WORDS, word)
+}
+
+/// What a cap counts (`"conversion"`, `"gross_conversions"`, `"clicks"`, `"budget"`).
+pub(crate) fn cap_event_word(word: &str) -> Option<CapEvent> {
+    builtin_word(CAP_EVENT_WORDS, word)
+}
+
+/// A cap's window (`"daily"`, `"month"`, `"lifetime"`).
+pub(crate) fn cap_period_word(word: &str) -> Option<CapPeriod> {
+    builtin_word(CAP_PERIOD_WORDS, word)
 }
 
 #[cfg(test)]

@@ -9,9 +9,10 @@ use domain::{crypto::Credentials, validate};
 use serde_json::Value;
 
 use super::{
-    Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, base_url,
-    lenient, required,
-    spec::{self, cap_event_word, cap_period_word, describe, model_word, payout_type_word, push_cap, rows, status_word, unique},
+    Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, append_path,
+    base_url, body,
+    lenient::{self, cap_event_word, cap_period_word, describe, model_word, payout_type_word, push_cap, rows, status_word, unique},
+    required,
 };
 use crate::offer::{Approval, CanonicalOffer, GoalPayout};
 
@@ -81,7 +82,7 @@ impl Connector for Offer18 {
     }
 
     fn page_request(&self, creds: &Credentials, cursor: Cursor) -> Result<PageRequest, FetchError> {
-        let mut url = spec::endpoint(base_url(creds, DEFAULT_BASE)?, "/api/af/offers")?;
+        let mut url = append_path(base_url(creds, DEFAULT_BASE)?, "/api/af/offers")?;
         url.query_pairs_mut()
             .append_pair("key", required(creds, "key")?)
             .append_pair("aid", required(creds, "aid")?)
@@ -93,7 +94,7 @@ impl Connector for Offer18 {
     }
 
     fn parse_page(&self, _creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
-        let body = spec::json_object("offer18", &resp.body)?;
+        let body = body::json_object("offer18", &resp.body)?;
         if let Some(code) = lenient::string(&body["response"])
             && code != "200"
         {
@@ -111,7 +112,7 @@ impl Connector for Offer18 {
             other => {
                 return Err(FetchError::InvalidPayload(format!(
                     "offer18 sent data as {}, expected an object keyed by offer id",
-                    spec::kind_of(other)
+                    body::kind_of(other)
                 )));
             }
         };
@@ -130,7 +131,7 @@ fn in_body_error(code: &str, body: &Value) -> Result<Page, FetchError> {
         "429" => Err(FetchError::RateLimited { retry_after: None, message }),
         c if c.starts_with('5') => Err(FetchError::Transient(format!("offer18 answered {c}: {message}"))),
         _ if message.to_lowercase().contains("no offer") => Ok(Page::default()),
-        _ => Err(spec::classify_message("offer18", message)),
+        _ => Err(body::classify_message("offer18", message)),
     }
 }
 
@@ -138,7 +139,7 @@ fn offer(key: Option<&Value>, r: &Value) -> Result<CanonicalOffer, InvalidOffer>
     let id = lenient::string(&r["offerid"]).or_else(|| key.and_then(lenient::string));
     let fail = |reason: String| InvalidOffer { external_id: id.clone(), reason };
     if !r.is_object() {
-        return Err(fail(format!("the record is {}, expected an object", spec::kind_of(r))));
+        return Err(fail(format!("the record is {}, expected an object", body::kind_of(r))));
     }
     let id = id.clone().ok_or_else(|| fail("no offerid".into()))?;
     let name = lenient::string(&r["name"]).ok_or_else(|| fail("no name".into()))?;
@@ -151,7 +152,7 @@ fn offer(key: Option<&Value>, r: &Value) -> Result<CanonicalOffer, InvalidOffer>
     o.thumbnail_url = lenient::string(&r["logo"]);
     // A string boolean; "" says nothing.
     let authorized = &r["authorized"];
-    o.approval = match spec::word_text(authorized).and(lenient::boolean(authorized)) {
+    o.approval = match lenient::word_text(authorized).and(lenient::boolean(authorized)) {
         Some(true) => Approval::Approved,
         Some(false) => Approval::NotApplied,
         None => Approval::Unknown,

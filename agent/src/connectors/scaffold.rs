@@ -338,15 +338,19 @@ fn excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..end]).into_owned()
 }
 
-/// Replaces every secret in `text` with `***`.
+/// Replaces every secret in `text` with `***`: as it is, URL-encoded (a key in a query string)
+/// and JSON-escaped (a key echoed in a body, also with PHP's `\/` for `/`, as HasOffers does).
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets {
         if s.len() >= 3 {
-            out = out.replace(s.as_str(), "***");
-            let enc = url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            if enc != *s {
-                out = out.replace(&enc, "***");
+            let url_encoded = url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let json_escaped = serde_json::to_string(s).map(|q| q[1..q.len() - 1].to_string()).unwrap_or_default();
+            let php_escaped = json_escaped.replace('/', "\\/");
+            for form in [s.as_str(), &url_encoded, &json_escaped, &php_escaped] {
+                if !form.is_empty() {
+                    out = out.replace(form, "***");
+                }
             }
         }
     }
@@ -491,6 +495,14 @@ mod tests {
     fn redaction_covers_plain_and_url_encoded_secrets() {
         let s = vec!["k3y/with+chars".to_string()];
         assert_eq!(redact("a k3y/with+chars b k3y%2Fwith%2Bchars", &s), "a *** b ***");
+    }
+
+    #[test]
+    fn redaction_covers_secrets_echoed_in_json_bodies() {
+        // HasOffers echoes the request, key included, through PHP's json_encode: `/` is `\/`.
+        let s = vec!["k3y/with\"quote".to_string()];
+        let body = r#"{"request":{"api_key":"k3y\/with\"quote"},"other":"k3y/with\"quote"}"#;
+        assert_eq!(redact(body, &s), r#"{"request":{"api_key":"***"},"other":"***"}"#);
     }
 
     #[test]

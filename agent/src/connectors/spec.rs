@@ -3,9 +3,9 @@
 //! record; [`SpecConnector`] runs it. The built-in specs in `agent/specs/` are embedded; more
 //! are read from a directory. `agent/specs/README.md` documents every key.
 //!
-//! The module also owns the readers that the native JSON connectors share with the engine
-//! (body checks, descriptions, the word tables behind the built-in value maps, caps), so a
-//! spec and a native connector read the same record the same way.
+//! The engine reads bodies with [`body`](super::body) and values with
+//! [`lenient`](super::lenient), the same readers the native connectors use, so a spec and a
+//! native connector read the same record the same way.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -14,20 +14,20 @@ use std::{
     time::Duration,
 };
 
-use domain::{
-    crypto::Credentials,
-    model::{CapEvent, CapPeriod, OfferModel, PayoutType},
-    validate,
-};
+use domain::{crypto::Credentials, model::PayoutType, validate};
 use rust_decimal::Decimal;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use super::{
     Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, NATIVE, Page, PageRequest, PagingStyle, RawResponse,
-    base_url, lenient, required, scaffold,
+    append_path, base_url,
+    body::{self, kind_of},
+    fill,
+    lenient::{self, describe, find_word, from_word, is_empty, push_cap, rows, unique, word_text},
+    required, scaffold,
 };
-use crate::offer::{Approval, CanonicalOffer, GoalPayout, UpstreamCap, UpstreamStatus};
+use crate::offer::{Approval, CanonicalOffer, GoalPayout, UpstreamStatus};
 
 /// The specs shipped with the agent: (file name, text).
 const BUILT_IN: &[(&str, &str)] =
@@ -96,7 +96,8 @@ pub struct Spec {
     #[serde(default)]
     pub approved_only: bool,
     /// Path to the records in the body: an array, or an object keyed by offer id (its keys are
-    /// then available as `@key`). Missing, `null` or `""` means an empty page.
+    /// then available as `@key`). Missing, `null` or `""` means an empty page, except in a body
+    /// that is a list the path does not reach into (an invalid payload).
     pub records: FieldPath,
     /// In-body error rules, tried in order on every parsed body (and on non-2xx JSON bodies,
     /// where only `unauthorized` and `rate_limited` rules refine the scaffold's reading).
@@ -1111,7 +1112,7 @@ impl Connector for SpecConnector {
         let value = |name: &str| required(creds, name).map(|v| Some(v.to_string()));
         let has_api_url = creds.get("api_url").is_some_and(|u| !u.trim().is_empty());
         let default = if has_api_url { r.base_url.clone() } else { fill(&r.base_url, value)? };
-        let mut url = endpoint(base_url(creds, &default)?, &fill(&r.path, value)?)?;
+        let mut url = append_path(base_url(creds, &default)?, &fill(&r.path, value)?)?;
         let mut headers = vec![];
         let mut basic_auth = None;
         {
@@ -1155,7 +1156,7 @@ impl Connector for SpecConnector {
 
     fn parse_page(&self, _creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
         let id = &self.spec.id;
-        let body = json_body(id, &resp.body)?;
+        let body = body::json(id, &resp.body)?;
         if !(body.is_object() || body.is_array()) {
             return Err(FetchError::InvalidPayload(format!("{id}: expected a JSON object, got {}", kind_of(&body))));
         }
@@ -1171,6 +1172,13 @@ impl Connector for SpecConnector {
         }
         let keys: Vec<Value>;
         let records: Vec<(Option<&Value>, &Value)> = match self.spec.records.first(&body) {
+            // A list where the spec expects an object holding the records is not an empty page.
+            None if body.is_array() => {
+                return Err(FetchError::InvalidPayload(format!(
+                    "{id}: expected a JSON object with the records at '{}', got an array",
+                    self.spec.records.raw
+                )));
+            }
             None | Some(Value::Null) => vec![],
             Some(Value::String(s)) if s.trim().is_empty() => vec![],
             Some(Value::Array(items)) => items.iter().map(|r| (None, r)).collect(),
@@ -1191,7 +1199,7 @@ impl Connector for SpecConnector {
             path.as_ref()
                 .and_then(|p| p.first(&body))
                 .and_then(lenient::decimal)
-                .or_else(|| header_name.as_ref().and_then(|h| header(resp, h)).and_then(lenient::decimal_str))
+                .or_else(|| header_name.as_ref().and_then(|h| body::header(resp, h)).and_then(lenient::decimal_str))
                 .and_then(|d| u64::try_from(d.trunc()).ok())
         };
         Ok(Page {
@@ -1204,7 +1212,7 @@ impl Connector for SpecConnector {
     }
 
     fn classify_status(&self, resp: &RawResponse) -> Option<FetchError> {
-        let body = json_body(&self.spec.id, &resp.body).ok()?;
+        let body = body::json(&self.spec.id, &resp.body).ok()?;
         match self.error_in(&body)? {
             (ErrorKind::Unauthorized, msg) => Some(FetchError::Unauthorized(msg)),
             (ErrorKind::RateLimited, msg) => {
@@ -1250,193 +1258,6 @@ fn api_url_field(default: &str) -> CredentialField {
     }
 }
 
-/// Replaces every `{name}` (letters, digits, `_`) with `value(name)`; `None` keeps it verbatim.
-pub(crate) fn fill<E>(template: &str, mut value: impl FnMut(&str) -> Result<Option<String>, E>) -> Result<String, E> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let name = after
-            .find('}')
-            .map(|close| &after[..close])
-            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-        match name.map(|n| (n, value(n))) {
-            Some((n, v)) => {
-                match v? {
-                    Some(v) => out.push_str(&v),
-                    None => {
-                        out.push('{');
-                        out.push_str(n);
-                        out.push('}');
-                    }
-                }
-                rest = &after[n.len() + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Readers shared with the native connectors.
-
-/// A body as text without a byte-order mark; an empty or non-UTF-8 body is `InvalidPayload`.
-pub(crate) fn body_text<'a>(platform: &str, body: &'a [u8]) -> Result<&'a str, FetchError> {
-    let text =
-        std::str::from_utf8(body).map_err(|_| FetchError::InvalidPayload(format!("{platform} sent a body that is not UTF-8 text")))?;
-    let text = text.trim_start_matches('\u{feff}').trim();
-    if text.is_empty() {
-        return Err(FetchError::InvalidPayload(format!("{platform} sent an empty body")));
-    }
-    Ok(text)
-}
-
-/// Whether a body is an HTML page (a login, error or parking page) rather than data.
-pub(crate) fn looks_like_html(text: &str) -> bool {
-    let head: String = text.chars().take(512).collect::<String>().to_ascii_lowercase();
-    head.starts_with("<!doctype html")
-        || head.starts_with("<html")
-        || (head.starts_with('<') && (head.contains("<html") || head.contains("<body")))
-}
-
-/// A JSON body; an HTML page, an empty body and truncated or malformed JSON are `InvalidPayload`
-/// with a message saying which.
-pub(crate) fn json_body(platform: &str, body: &[u8]) -> Result<Value, FetchError> {
-    let text = body_text(platform, body)?;
-    if looks_like_html(text) {
-        return Err(FetchError::InvalidPayload(format!("{platform} sent an HTML page instead of JSON (a wrong host or a login page?)")));
-    }
-    serde_json::from_str(text).map_err(|e| {
-        let what = if e.is_eof() { "truncated" } else { "malformed" };
-        FetchError::InvalidPayload(format!("{platform} sent {what} JSON: {e}"))
-    })
-}
-
-/// A JSON body whose top level must be an object.
-pub(crate) fn json_object(platform: &str, body: &[u8]) -> Result<Value, FetchError> {
-    let v = json_body(platform, body)?;
-    if v.is_object() { Ok(v) } else { Err(FetchError::InvalidPayload(format!("{platform} sent {}, expected a JSON object", kind_of(&v)))) }
-}
-
-/// "an object", "a string", ... for messages.
-pub(crate) fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// `base` with `path` appended (a base with a path prefix keeps it).
-pub(crate) fn endpoint(mut base: url::Url, path: &str) -> Result<url::Url, FetchError> {
-    let shown = base.to_string();
-    base.path_segments_mut()
-        .map_err(|()| FetchError::Config(format!("api_url '{shown}' cannot take a path")))?
-        .pop_if_empty()
-        .extend(path.split('/').filter(|s| !s.is_empty()));
-    Ok(base)
-}
-
-/// A response header, by case-insensitive name.
-pub(crate) fn header<'a>(resp: &'a RawResponse, name: &str) -> Option<&'a str> {
-    resp.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
-/// Words in an error message that mean the credentials were refused.
-const AUTH_WORDS: &[&str] =
-    &["api key", "api_key", "apikey", "invalid key", "unauthori", "authenticat", "access denied", "forbidden", "credential", "permission"];
-/// Words in an error message that mean a rate limit.
-const RATE_WORDS: &[&str] = &["rate limit", "too many", "throttl"];
-
-/// Reads an in-body error message that carries no usable code: credential words ->
-/// `Unauthorized`, rate-limit words -> `RateLimited`, anything else -> `InvalidPayload`.
-pub(crate) fn classify_message(platform: &str, message: String) -> FetchError {
-    let lower = message.to_lowercase();
-    if AUTH_WORDS.iter().any(|w| lower.contains(w)) {
-        FetchError::Unauthorized(message)
-    } else if RATE_WORDS.iter().any(|w| lower.contains(w)) {
-        FetchError::RateLimited { retry_after: None, message }
-    } else {
-        FetchError::InvalidPayload(format!("{platform} answered with an error: {message}"))
-    }
-}
-
-/// A description from labelled parts (`("KPI: ", kpi)`): non-empty parts joined by a blank
-/// line, as HTML (as sent) and as plain text.
-pub(crate) fn describe<'a>(parts: impl IntoIterator<Item = (&'a str, Option<String>)>) -> (Option<String>, Option<String>) {
-    let html = parts.into_iter().filter_map(|(label, text)| text.map(|t| format!("{label}{t}"))).collect::<Vec<_>>().join("\n\n");
-    if html.is_empty() {
-        return (None, None);
-    }
-    let text = lenient::html_to_text(&html);
-    (Some(html), (!text.is_empty()).then_some(text))
-}
-
-/// The rows of a list: an array's items, an object as one row, nothing for null or `""`.
-pub(crate) fn rows(v: &Value) -> Vec<&Value> {
-    match v {
-        Value::Array(items) => items.iter().collect(),
-        v if is_empty(v) => vec![],
-        v => vec![v],
-    }
-}
-
-/// Values in order without duplicates.
-pub(crate) fn unique(items: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = vec![];
-    for i in items {
-        if !out.contains(&i) {
-            out.push(i);
-        }
-    }
-    out
-}
-
-/// Adds a cap unless something is missing, the value is 0 (unlimited) or it is already there.
-pub(crate) fn push_cap(
-    caps: &mut Vec<UpstreamCap>,
-    event: Option<CapEvent>,
-    period: Option<CapPeriod>,
-    value: Option<Decimal>,
-    goal: Option<String>,
-) {
-    if let (Some(event), Some(period), Some(value)) = (event, period, value)
-        && value > Decimal::ZERO
-    {
-        let cap = UpstreamCap { event: event.as_str().into(), period: period.as_str().into(), value, goal };
-        if !caps.contains(&cap) {
-            caps.push(cap);
-        }
-    }
-}
-
-/// Text of a scalar: a trimmed non-empty string, a number, `true`/`false`.
-pub(crate) fn word_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Bool(b) => Some(b.to_string()),
-        v => lenient::string(v),
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.trim().is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-        _ => false,
-    }
-}
-
 /// Values with arrays (at any depth) replaced by their items.
 fn flatten(vals: Vec<&Value>) -> Vec<Value> {
     let mut out = vec![];
@@ -1450,117 +1271,17 @@ fn flatten(vals: Vec<&Value>) -> Vec<Value> {
     out
 }
 
-/// An enum from its serde word (`"not_applied"`, `"percent"`, `"cpi"`).
-fn from_word<T: DeserializeOwned>(w: &str) -> Option<T> {
-    serde_json::from_value(Value::String(w.trim().to_lowercase())).ok()
-}
-
 /// The built-in value maps, by name. Unlisted words pass through unchanged.
 fn builtin_map(name: &str) -> Option<&'static [(&'static str, Option<&'static str>)]> {
     match name {
-        "statuses" => Some(STATUS_WORDS),
-        "approvals" => Some(APPROVAL_WORDS),
-        "payout_types" => Some(PAYOUT_TYPE_WORDS),
-        "models" => Some(MODEL_WORDS),
-        "cap_events" => Some(CAP_EVENT_WORDS),
-        "cap_periods" => Some(CAP_PERIOD_WORDS),
+        "statuses" => Some(lenient::STATUS_WORDS),
+        "approvals" => Some(lenient::APPROVAL_WORDS),
+        "payout_types" => Some(lenient::PAYOUT_TYPE_WORDS),
+        "models" => Some(lenient::MODEL_WORDS),
+        "cap_events" => Some(lenient::CAP_EVENT_WORDS),
+        "cap_periods" => Some(lenient::CAP_PERIOD_WORDS),
         _ => None,
     }
-}
-
-const STATUS_WORDS: &[(&str, Option<&str>)] = &[
-    ("live", Some("active")),
-    ("running", Some("active")),
-    ("enabled", Some("active")),
-    ("public", Some("active")),
-    ("inactive", Some("paused")),
-    ("stopped", Some("paused")),
-    ("suspended", Some("paused")),
-    ("disabled", Some("paused")),
-    ("ended", Some("expired")),
-    ("archived", Some("deleted")),
-    ("removed", Some("deleted")),
-];
-const APPROVAL_WORDS: &[(&str, Option<&str>)] = &[
-    ("approve", Some("approved")),
-    ("active", Some("approved")),
-    ("public", Some("approved")),
-    ("denied", Some("rejected")),
-    ("declined", Some("rejected")),
-    ("not applied", Some("not_applied")),
-    ("apply to run", Some("not_applied")),
-    ("require_approval", Some("not_applied")),
-];
-const PAYOUT_TYPE_WORDS: &[(&str, Option<&str>)] = &[
-    ("percentage", Some("percent")),
-    ("revshare", Some("percent")),
-    ("rev_share", Some("percent")),
-    ("flat", Some("fixed")),
-    ("cpa", Some("fixed")),
-    ("cpi", Some("fixed")),
-    ("cpl", Some("fixed")),
-    ("cpc", Some("fixed")),
-    ("cpm", Some("fixed")),
-    ("cpe", Some("fixed")),
-];
-const MODEL_WORDS: &[(&str, Option<&str>)] = &[("rev_share", Some("revshare")), ("revenue_share", Some("revshare"))];
-const CAP_EVENT_WORDS: &[(&str, Option<&str>)] = &[
-    ("conversion", Some("conversions")),
-    ("gross_conversions", Some("conversions")),
-    ("approved_conversions", Some("conversions")),
-    ("click", Some("clicks")),
-    ("budget", Some("revenue")),
-];
-const CAP_PERIOD_WORDS: &[(&str, Option<&str>)] = &[
-    ("day", Some("daily")),
-    ("week", Some("weekly")),
-    ("month", Some("monthly")),
-    ("lifetime", Some("total")),
-    ("overall", Some("total")),
-    ("all_time", Some("total")),
-];
-
-fn find_word<'a>(mut entries: impl Iterator<Item = (&'a str, Option<&'a str>)>, key: &str) -> Option<Option<&'a str>> {
-    entries.find(|(k, _)| k.trim().eq_ignore_ascii_case(key.trim())).map(|(_, v)| v)
-}
-
-/// A word through a built-in table, then parsed as `T`.
-fn builtin_word<T: DeserializeOwned>(table: &[(&str, Option<&str>)], word: &str) -> Option<T> {
-    match find_word(table.iter().copied(), word) {
-        Some(mapped) => mapped.and_then(from_word),
-        None => from_word(word),
-    }
-}
-
-/// An upstream status word (`"active"`, `"live"`, `"expired"`); others are unknown.
-pub(crate) fn status_word(word: &str) -> UpstreamStatus {
-    builtin_word(STATUS_WORDS, word).unwrap_or(UpstreamStatus::Unknown)
-}
-
-/// An approval word (`"approved"`, `"Public"`, `"Apply To Run"`); others are unknown.
-pub(crate) fn approval_word(word: &str) -> Approval {
-    builtin_word(APPROVAL_WORDS, word).unwrap_or(Approval::Unknown)
-}
-
-/// `"percent"`, `"percentage"`, `"revshare"` -> percent; `"fixed"`, `"flat"` and per-action
-/// models (`"cpa"`, `"cpi"`, ...) -> fixed; `"cps"` is left to each platform.
-pub(crate) fn payout_type_word(word: &str) -> Option<PayoutType> {
-    builtin_word(PAYOUT_TYPE_WORDS, word)
-}
-
-/// An offer model (`"CPA"`, `"cpi"`, `"RevShare"`).
-pub(crate) fn model_word(word: &str) -> Option<OfferModel> {
-    builtin_word(MODEL_WORDS, word)
-}
-
-/// What a cap counts (`"conversion"`, `"gross_conversions"`, `"clicks"`, `"budget"`).
-pub(crate) fn cap_event_word(word: &str) -> Option<CapEvent> {
-    builtin_word(CAP_EVENT_WORDS, word)
-}
-
-/// A cap's window (`"daily"`, `"month"`, `"lifetime"`).
-pub(crate) fn cap_period_word(word: &str) -> Option<CapPeriod> {
-    builtin_word(CAP_PERIOD_WORDS, word)
 }
 
 #[cfg(test)]
@@ -1569,8 +1290,15 @@ mod tests {
 
     use serde_json::json;
 
+    use domain::model::{CapEvent, CapPeriod, OfferModel};
+
     use super::*;
-    use crate::connectors::{offer18::Offer18, trackier::Trackier};
+    use crate::connectors::{
+        body::looks_like_html,
+        lenient::{cap_event_word, cap_period_word, model_word, payout_type_word, status_word},
+        offer18::Offer18,
+        trackier::Trackier,
+    };
 
     fn response(status: u16, body: &str) -> RawResponse {
         RawResponse { status, headers: Default::default(), body: bytes::Bytes::from(body.to_string()) }
@@ -1891,6 +1619,6 @@ mod tests {
         );
         assert!(looks_like_html("<?xml version=\"1.0\"?><html><body>x</body></html>") && !looks_like_html("<offer_feed_response/>"));
         let base = url::Url::parse("http://h/prefix/").expect("url");
-        assert_eq!(endpoint(base, "/v2/x").expect("endpoint").as_str(), "http://h/prefix/v2/x");
+        assert_eq!(append_path(base, "/v2/x").expect("endpoint").as_str(), "http://h/prefix/v2/x");
     }
 }

@@ -13,9 +13,10 @@ use domain::{
 use serde_json::Value;
 
 use super::{
-    Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, base_url,
-    lenient, required, scaffold,
-    spec::{self, cap_event_word, describe, model_word, payout_type_word, push_cap, rows, status_word, unique},
+    Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, append_path,
+    base_url, body,
+    lenient::{self, cap_event_word, describe, model_word, payout_type_word, push_cap, rows, status_word, unique},
+    required, scaffold,
 };
 use crate::offer::{Approval, CanonicalOffer, GoalPayout, UpstreamStatus};
 
@@ -73,14 +74,14 @@ impl Connector for Trackier {
     }
 
     fn page_request(&self, creds: &Credentials, cursor: Cursor) -> Result<PageRequest, FetchError> {
-        let mut url = spec::endpoint(base_url(creds, DEFAULT_BASE)?, "/v2/publisher/campaigns")?;
+        let mut url = append_path(base_url(creds, DEFAULT_BASE)?, "/v2/publisher/campaigns")?;
         url.query_pairs_mut().append_pair("page", &cursor.page.to_string()).append_pair("limit", &cursor.page_size.to_string());
         let headers = vec![("X-Api-Key".to_string(), required(creds, "api_key")?.to_string())];
         Ok(PageRequest { url, headers, basic_auth: None })
     }
 
     fn parse_page(&self, _creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
-        let body = spec::json_object("trackier", &resp.body)?;
+        let body = body::json_object("trackier", &resp.body)?;
         if let Some(e) = in_body_error(&body) {
             return Err(e);
         }
@@ -91,7 +92,7 @@ impl Connector for Trackier {
             other => {
                 return Err(FetchError::InvalidPayload(format!(
                     "trackier sent data.campaigns as {}, expected an array",
-                    spec::kind_of(other)
+                    body::kind_of(other)
                 )));
             }
         };
@@ -108,7 +109,7 @@ impl Connector for Trackier {
             let message = format!("HTTP 429: {}", scaffold::upstream_message(&resp.body));
             return Some(FetchError::RateLimited { retry_after: scaffold::retry_after(&resp.headers), message });
         }
-        let body = spec::json_object("trackier", &resp.body).ok()?;
+        let body = body::json_object("trackier", &resp.body).ok()?;
         in_body_error(&body).filter(|e| matches!(e, FetchError::Unauthorized(_)))
     }
 }
@@ -125,7 +126,7 @@ fn in_body_error(body: &Value) -> Option<FetchError> {
     Some(match code {
         Some(c) if BAD_KEY_CODES.contains(&c.as_str()) => FetchError::Unauthorized(message),
         Some(c) => FetchError::InvalidPayload(format!("trackier error {c}: {message}")),
-        None => spec::classify_message("trackier", message),
+        None => body::classify_message("trackier", message),
     })
 }
 
@@ -138,7 +139,7 @@ fn offer(r: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let id = lenient::string(&r["id"]);
     let fail = |reason: String| InvalidOffer { external_id: id.clone(), reason };
     if !r.is_object() {
-        return Err(fail(format!("the record is {}, expected an object", spec::kind_of(r))));
+        return Err(fail(format!("the record is {}, expected an object", body::kind_of(r))));
     }
     let id = id.clone().ok_or_else(|| fail("no id".into()))?;
     let name = lenient::string(&r["title"]).ok_or_else(|| fail("no title".into()))?;

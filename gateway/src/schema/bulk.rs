@@ -194,7 +194,7 @@ impl BulkMutation {
         let n = befores.len() as i32;
         if dry_run {
             tx.rollback().await.or_internal()?;
-            return Ok(Changeset { id: None, dry_run: true, row_count: n, sample: async_graphql::Json(sample.into()), reverted_at: None });
+            return Ok(Changeset { id: None, dry_run: true, row_count: n, sample: types::JsonValue(sample.into()), reverted_at: None });
         }
         let cs = changeset::ActiveModel {
             target: Set("integrations".into()),
@@ -219,7 +219,7 @@ impl BulkMutation {
             id: Some(ID::from(cs.id)),
             dry_run: false,
             row_count: n,
-            sample: async_graphql::Json(sample.into()),
+            sample: types::JsonValue(sample.into()),
             reverted_at: None,
         })
     }

@@ -52,7 +52,7 @@ pub struct Campaign {
     /// Columns edited by hand: kept by every sync until unlocked.
     pub locked_columns: Vec<String>,
     /// Where each column's value came from: `{column: {source: "sync"|"hand", runId?, at}}`.
-    pub provenance: async_graphql::Json<serde_json::Value>,
+    pub provenance: crate::schema::types::JsonValue,
     pub exchange_rate: Option<Decimal>,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -97,7 +97,7 @@ impl From<campaign::Model> for Campaign {
             devices: list(&c.devices),
             expires_at: c.expires_at,
             locked_columns: list(&c.locked_columns),
-            provenance: async_graphql::Json(serde_json::from_str(&c.provenance).unwrap_or_default()),
+            provenance: crate::schema::types::JsonValue(serde_json::from_str(&c.provenance).unwrap_or_default()),
             exchange_rate: c.exchange_rate.as_deref().map(money::from_db),
             first_seen_at: c.first_seen_at,
             last_seen_at: c.last_seen_at,
@@ -293,7 +293,7 @@ pub struct Changeset {
     pub dry_run: bool,
     pub row_count: i32,
     /// Before/after of the first 50 rows.
-    pub sample: async_graphql::Json<serde_json::Value>,
+    pub sample: crate::schema::types::JsonValue,
     pub reverted_at: Option<DateTime<Utc>>,
 }
 
@@ -455,7 +455,7 @@ impl CampaignsMutation {
                 id: None,
                 dry_run: true,
                 row_count: n,
-                sample: async_graphql::Json(serde_json::Value::Array(sample)),
+                sample: crate::schema::types::JsonValue(serde_json::Value::Array(sample)),
                 reverted_at: None,
             });
         }
@@ -478,7 +478,7 @@ impl CampaignsMutation {
             id: Some(cs.id.into()),
             dry_run: false,
             row_count: n,
-            sample: async_graphql::Json(serde_json::Value::Array(sample)),
+            sample: crate::schema::types::JsonValue(serde_json::Value::Array(sample)),
             reverted_at: None,
         })
     }
@@ -518,7 +518,7 @@ impl CampaignsMutation {
             id: Some(id.into()),
             dry_run: false,
             row_count: cs.row_count,
-            sample: async_graphql::Json(serde_json::Value::Array(vec![])),
+            sample: crate::schema::types::JsonValue(serde_json::Value::Array(vec![])),
             reverted_at: Some(t),
         })
     }

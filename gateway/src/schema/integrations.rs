@@ -7,7 +7,7 @@ use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Simpl
 use chrono::{DateTime, Utc};
 use domain::{
     crypto,
-    db::now,
+    db::{now, write_tx},
     entity::{advertiser, integration, preview_offer, preview_request, sync_request, sync_run},
     model::{self as m, section, to_json},
     validate::{self, Errors},
@@ -663,15 +663,21 @@ impl IntegrationsMutation {
         }
         let db = &app(ctx).db;
         let t = now();
+        let settings: m::Settings = section(&r.settings);
         let mut am: integration::ActiveModel = r.clone().into();
         am.lifecycle = Set(m::Lifecycle::Active.as_str().into());
         am.finalized_at = Set(Some(t));
-        am.next_run_at = Set(Some(t));
+        // The first sync comes from the request below; the schedule starts one interval later
+        // (the run's end reschedules it anyway). Scheduling "now" as well would let an agent
+        // start a scheduled run and then a second one for the request.
+        am.next_run_at = Set(Some(t + chrono::Duration::minutes(i64::from(settings.refresh_minutes))));
         am.version = Set(r.version + 1);
         am.updated_at = Set(t);
-        am.update(db).await.or_internal()?;
-        enqueue(db, r.id, m::RequestKind::Sync, &who.actor()).await?;
-        audit(db, &who, "finalizeIntegration", "integration", r.id, serde_json::json!({})).await?;
+        let tx = write_tx(db).await.or_internal()?;
+        am.update(&tx).await.or_internal()?;
+        enqueue(&tx, r.id, m::RequestKind::FirstSync, &who.actor()).await?;
+        audit(&tx, &who, "finalizeIntegration", "integration", r.id, serde_json::json!({})).await?;
+        tx.commit().await.or_internal()?;
         Ok(load(ctx, &id).await?.into())
     }
 

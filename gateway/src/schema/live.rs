@@ -18,7 +18,7 @@ pub struct IntegrationEvent {
     pub integration_id: Option<ID>,
     pub run_id: Option<ID>,
     pub preview_id: Option<ID>,
-    pub payload: async_graphql::Json<serde_json::Value>,
+    pub payload: crate::schema::types::JsonValue,
     pub created_at: DateTime<Utc>,
 }
 
@@ -29,7 +29,7 @@ fn to_event(e: &hub::Event) -> IntegrationEvent {
         integration_id: e.integration_id.map(Into::into),
         run_id: e.run_id.map(Into::into),
         preview_id: e.preview_id.map(Into::into),
-        payload: async_graphql::Json(serde_json::from_str(&e.payload).unwrap_or_default()),
+        payload: crate::schema::types::JsonValue(serde_json::from_str(&e.payload).unwrap_or_default()),
         created_at: e.created_at,
     }
 }

@@ -28,18 +28,18 @@ pub struct SyncRun {
     pub pages_total: Option<i32>,
     /// Counters per outcome: fetched, not_selected, filtered, created, updated, unchanged,
     /// paused, reactivated, deleted, invalid, errors.
-    pub counters: async_graphql::Json<serde_json::Value>,
+    pub counters: crate::schema::types::JsonValue,
     /// Offers filtered out, per reason code.
-    pub filter_counts: async_graphql::Json<serde_json::Value>,
+    pub filter_counts: crate::schema::types::JsonValue,
     pub queued_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     /// The last upstream response of a failed request (redacted).
-    pub last_response: Option<async_graphql::Json<serde_json::Value>>,
+    pub last_response: Option<crate::schema::types::JsonValue>,
     /// For held runs: the changes waiting for review.
-    pub held_changes: Option<async_graphql::Json<serde_json::Value>>,
+    pub held_changes: Option<crate::schema::types::JsonValue>,
 }
 
 fn json(s: &str) -> serde_json::Value {
@@ -57,15 +57,15 @@ impl From<sync_run::Model> for SyncRun {
             dry_run: r.dry_run,
             pages_done: r.pages_done,
             pages_total: r.pages_total,
-            counters: async_graphql::Json(json(&r.counters)),
-            filter_counts: async_graphql::Json(json(&r.filter_counts)),
+            counters: crate::schema::types::JsonValue(json(&r.counters)),
+            filter_counts: crate::schema::types::JsonValue(json(&r.filter_counts)),
             queued_at: r.queued_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
             error_code: r.error_code,
             error_message: r.error_message,
-            last_response: r.last_response.as_deref().map(|s| async_graphql::Json(json(s))),
-            held_changes: r.held_changes.as_deref().map(|s| async_graphql::Json(json(s))),
+            last_response: r.last_response.as_deref().map(|s| crate::schema::types::JsonValue(json(s))),
+            held_changes: r.held_changes.as_deref().map(|s| crate::schema::types::JsonValue(json(s))),
         }
     }
 }
@@ -79,7 +79,7 @@ pub struct SyncRequest {
     pub status: types::RequestStatus,
     pub run_id: Option<ID>,
     /// For test connections: `{ok, offersVisible, code, message}`.
-    pub result: Option<async_graphql::Json<serde_json::Value>>,
+    pub result: Option<crate::schema::types::JsonValue>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -92,7 +92,7 @@ impl From<sync_request::Model> for SyncRequest {
             kind: m::RequestKind::parse(&r.kind).unwrap_or(m::RequestKind::Sync).into(),
             status: m::RequestStatus::parse(&r.status).unwrap_or(m::RequestStatus::Pending).into(),
             run_id: r.run_id.map(Into::into),
-            result: r.result.as_deref().map(|s| async_graphql::Json(json(s))),
+            result: r.result.as_deref().map(|s| crate::schema::types::JsonValue(json(s))),
             created_at: r.created_at,
             finished_at: r.finished_at,
         }
@@ -109,7 +109,7 @@ pub struct LogEntry {
     pub code: String,
     pub offer_external_id: Option<String>,
     pub message: String,
-    pub details: Option<async_graphql::Json<serde_json::Value>>,
+    pub details: Option<crate::schema::types::JsonValue>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -123,7 +123,7 @@ impl From<log_entry::Model> for LogEntry {
             code: l.code,
             offer_external_id: l.offer_external_id,
             message: l.message,
-            details: l.details.as_deref().map(|s| async_graphql::Json(json(s))),
+            details: l.details.as_deref().map(|s| crate::schema::types::JsonValue(json(s))),
             created_at: l.created_at,
         }
     }

@@ -34,7 +34,7 @@ mirror_enum!(RunStatus, "m::RunStatus", [Queued, Running, Succeeded, PartiallySu
 mirror_enum!(RunTrigger, "m::RunTrigger", [Schedule, Manual, Finalize, Cli, Retry]);
 mirror_enum!(LogLevel, "m::LogLevel", [Debug, Info, Warn, Error]);
 mirror_enum!(RequestStatus, "m::RequestStatus", [Pending, Running, Done, Failed]);
-mirror_enum!(RequestKind, "m::RequestKind", [Sync, DryRun, TestConnection]);
+mirror_enum!(RequestKind, "m::RequestKind", [Sync, FirstSync, DryRun, TestConnection]);
 mirror_enum!(CountryMode, "m::CountryMode", [Allow, Block]);
 mirror_enum!(
     CampaignColumn,
@@ -342,5 +342,34 @@ impl From<m::VanishedPolicy> for VanishedPolicy {
 impl From<VanishedPolicy> for m::VanishedPolicy {
     fn from(v: VanishedPolicy) -> Self {
         Self { action: v.action.into(), delete_after_misses: v.delete_after_misses.max(0) as u32, max_pause_share: v.max_pause_share }
+    }
+}
+
+/// Any JSON value (the `JSON` scalar). Unlike `async_graphql::Json<serde_json::Value>`, numbers
+/// stay JSON numbers: with serde_json's `arbitrary_precision` (which rust_decimal needs),
+/// `async_graphql::to_value` turns every number into `{"$serde_json::private::Number": "1"}`.
+#[derive(Clone, Debug, Default)]
+pub struct JsonValue(pub serde_json::Value);
+
+/// A scalar that can represent any JSON value.
+#[async_graphql::Scalar(name = "JSON")]
+impl async_graphql::ScalarType for JsonValue {
+    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
+        Ok(Self(value.into_json()?))
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        fn conv(v: &serde_json::Value) -> async_graphql::Value {
+            use async_graphql::Value as G;
+            match v {
+                serde_json::Value::Null => G::Null,
+                serde_json::Value::Bool(b) => G::Boolean(*b),
+                serde_json::Value::Number(n) => G::Number(n.clone()),
+                serde_json::Value::String(s) => G::String(s.clone()),
+                serde_json::Value::Array(a) => G::List(a.iter().map(conv).collect()),
+                serde_json::Value::Object(o) => G::Object(o.iter().map(|(k, v)| (async_graphql::Name::new(k), conv(v))).collect()),
+            }
+        }
+        conv(&self.0)
     }
 }

@@ -1,0 +1,107 @@
+//! Real GraphQL clients (Node.js: graphql-ws, urql, graphql-http, a raw legacy-protocol
+//! socket) against the real binary run as separate `gateway` and `agent` processes, importing
+//! from a fake advertiser. The scripts live in `tests/node/`.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::{
+    harness::eventually,
+    procs::{EVERFLOW_KEY, FakeEverflow, Stack, node, node_ready},
+};
+
+/// Offers the fake advertiser serves: three pages of at most 50.
+const OFFERS: usize = 120;
+
+/// Creates an Everflow integration pointing at `fake` with every section the wizard needs,
+/// still a draft. Returns its id.
+async fn draft_integration(stack: &Stack, fake: &FakeEverflow) -> String {
+    let d = stack.ok("mutation { createAdvertiser(input: {name: \"Acme\"}) { id } }", json!({})).await;
+    let adv = d["createAdvertiser"]["id"].clone();
+    let d = stack
+        .ok(
+            "mutation($a: ID!, $u: String!, $k: String!) { createIntegration(input: {name: \"Acme EF\", connector: \"everflow\", advertiserId: $a,
+               credentials: [{field: \"api_key\", value: $k}, {field: \"api_url\", value: $u}]}) { id version } }",
+            json!({"a": adv, "u": fake.url, "k": EVERFLOW_KEY}),
+        )
+        .await;
+    let id = d["createIntegration"]["id"].as_str().unwrap_or_default().to_string();
+    let version = d["createIntegration"]["version"].as_i64().unwrap_or_default();
+    stack
+        .ok(
+            "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {
+               payoutRules: {globalRatio: \"0.8\", tierRatios: [], publisherPayouts: []},
+               settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302},
+               basicDetails: {trackingUrlAppend: \"sub1={click_id}\"}}) { version } }",
+            json!({"id": id, "v": version}),
+        )
+        .await;
+    id
+}
+
+/// Finalizes the integration and waits until the agent process imported every offer.
+async fn imported_integration(stack: &Stack, fake: &FakeEverflow) -> String {
+    let id = draft_integration(stack, fake).await;
+    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    // Finalizing can start two runs (a scheduled one and the finalize request's) when the agent
+    // ticks between finalizeIntegration's two writes: the import is the run that created them.
+    eventually(30, "the agent process to import every offer", || async {
+        let d = stack
+            .ok(
+                "query($id: ID!) { syncRuns(filter: {integrationId: $id}, first: 10) { edges { node { status counters } } } }",
+                json!({"id": id}),
+            )
+            .await;
+        let runs: Vec<serde_json::Value> = d["syncRuns"]["edges"].as_array().into_iter().flatten().map(|e| e["node"].clone()).collect();
+        assert!(runs.iter().all(|r| matches!(r["status"].as_str(), Some("SUCCEEDED" | "RUNNING" | "QUEUED"))), "{runs:?}");
+        runs.iter().any(|r| r["status"] == "SUCCEEDED" && r["counters"]["created"] == OFFERS).then_some(())
+    })
+    .await;
+    id
+}
+
+fn client_env(stack: &Stack, integration: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("GATEWAY_URL", stack.base.clone()),
+        ("TOKEN", stack.token.clone()),
+        ("INTEGRATION_ID", integration.to_string()),
+        ("EXPECTED_OFFERS", OFFERS.to_string()),
+    ]
+}
+
+#[tokio::test]
+async fn graphql_ws_client_sees_started_progress_finished_from_a_separate_agent_process() {
+    node_ready().await;
+    let fake = FakeEverflow::start(OFFERS, Duration::from_millis(150)).await;
+    let stack = Stack::start(true).await;
+    let id = draft_integration(&stack, &fake).await;
+    // The script subscribes, finalizes (first run), then asks "sync now" (second run).
+    node("subscribe_run.mjs", &client_env(&stack, &id)).await;
+    assert!(fake.requests.load(std::sync::atomic::Ordering::SeqCst) >= 3, "the agent process never fetched the fake advertiser");
+}
+
+#[tokio::test]
+async fn urql_walks_every_campaign_page_exactly_once() {
+    node_ready().await;
+    let fake = FakeEverflow::start(OFFERS, Duration::ZERO).await;
+    let stack = Stack::start(true).await;
+    let id = imported_integration(&stack, &fake).await;
+    node("paginate_campaigns.mjs", &client_env(&stack, &id)).await;
+}
+
+#[tokio::test]
+async fn graphql_http_audit_passes_every_must() {
+    node_ready().await;
+    let stack = Stack::start(false).await;
+    node("http_audit.mjs", &client_env(&stack, "0")).await;
+}
+
+#[tokio::test]
+async fn both_websocket_protocols_authenticate_in_connection_init_and_refuse_without_a_token() {
+    node_ready().await;
+    let fake = FakeEverflow::start(OFFERS, Duration::ZERO).await;
+    let stack = Stack::start(true).await;
+    let id = imported_integration(&stack, &fake).await;
+    node("ws_protocols.mjs", &client_env(&stack, &id)).await;
+}

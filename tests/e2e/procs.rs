@@ -1,0 +1,313 @@
+//! Spawned processes: the real `offerbridge` binary as `gateway` and `agent` (separate
+//! processes sharing one database, as in production), a fake Everflow server, and Node.js
+//! client scripts from `tests/node/` with their npm dependencies installed on first use.
+
+use std::{
+    collections::HashMap,
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::{Value, json};
+
+use crate::harness::TestDb;
+
+/// The API key the fake advertiser accepts.
+pub const EVERFLOW_KEY: &str = "ef-client-tests-key-0001";
+/// Base64 of 32 bytes: one credentials key shared by the gateway and agent processes.
+const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const BIN: &str = env!("CARGO_BIN_EXE_offerbridge");
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fake Everflow: the real wire format, a server-side page size cap and a per-page delay.
+
+/// A fake Everflow `offersrunnable` endpoint.
+pub struct FakeEverflow {
+    pub url: String,
+    pub requests: Arc<AtomicU32>,
+}
+
+struct Feed {
+    offers: Vec<Value>,
+    max_page_size: usize,
+    delay: Duration,
+    requests: Arc<AtomicU32>,
+}
+
+fn everflow_offer(id: usize) -> Value {
+    json!({
+        "network_offer_id": id, "network_id": 1, "name": format!("Offer {id}"), "offer_status": "active", "currency_id": "USD",
+        "tracking_url": format!("https://trk.test/{id}/"), "preview_url": format!("https://shop.test/{id}"), "html_description": "<p>Great</p>",
+        "relationship": {
+            "offer_affiliate_status": "approved",
+            "payouts": {"total": 1, "entries": [{"is_default": true, "payout_type": "cpa", "payout_amount": 2.5, "entry_name": "Base"}]},
+            "ruleset": {"countries": [{"country_code": "US"}]}
+        }
+    })
+}
+
+async fn offersrunnable(State(feed): State<Arc<Feed>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+    feed.requests.fetch_add(1, Ordering::SeqCst);
+    if headers.get("x-eflow-api-key").and_then(|v| v.to_str().ok()) != Some(EVERFLOW_KEY) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "No Authentication Method Found"}))).into_response();
+    }
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
+    let size: usize = q.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(50).clamp(1, feed.max_page_size);
+    tokio::time::sleep(feed.delay).await;
+    let slice: Vec<Value> = feed.offers.iter().skip((page - 1) * size).take(size).cloned().collect();
+    Json(json!({"offers": slice, "paging": {"page": page, "page_size": size, "total_count": feed.offers.len()}})).into_response()
+}
+
+impl FakeEverflow {
+    /// Serves offers 1..=`count`, at most 50 a page, each page after `delay`.
+    pub async fn start(count: usize, delay: Duration) -> FakeEverflow {
+        let requests = Arc::new(AtomicU32::new(0));
+        let feed =
+            Arc::new(Feed { offers: (1..=count).map(everflow_offer).collect(), max_page_size: 50, delay, requests: requests.clone() });
+        let app = Router::new().route("/v1/affiliates/offersrunnable", get(offersrunnable)).with_state(feed);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake advertiser");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeEverflow { url, requests }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary as separate processes.
+
+/// A child process killed (and reaped) on drop. Its stdout and stderr go to `log`, which is
+/// printed when the test fails.
+pub struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- offerbridge {} log (last lines) ----\n{}\n----", self.name, self.tail());
+        }
+    }
+}
+
+/// A gateway process and an agent process over one fresh database, and an admin token.
+pub struct Stack {
+    /// `http://127.0.0.1:PORT` of the gateway.
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+    // Drop order: processes first, then their data dir and database.
+    procs: Vec<Proc>,
+    dir: tempfile::TempDir,
+    db: TestDb,
+}
+
+impl Stack {
+    /// Runs migrations and creates an admin token (`offerbridge token create`), then starts
+    /// `offerbridge gateway` and, with `with_agent`, `offerbridge agent`.
+    pub async fn start(with_agent: bool) -> Stack {
+        let db = TestDb::new().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = {
+            let out = base_command(&db.url, dir.path())
+                .args(["token", "create", "--role", "admin", "--name", "client-tests"])
+                .output()
+                .expect("run offerbridge token create");
+            assert!(out.status.success(), "offerbridge token create failed: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert!(!token.is_empty() && !token.contains(char::is_whitespace), "token create printed {token:?}");
+        let mut stack = Stack { base: String::new(), token, http: reqwest::Client::new(), procs: vec![], dir, db };
+        let (gateway, base) = stack.spawn_gateway();
+        stack.procs.push(gateway);
+        stack.base = base;
+        if with_agent {
+            let agent = stack.spawn("agent");
+            stack.procs.push(agent);
+        }
+        stack
+    }
+
+    fn spawn(&self, sub: &'static str) -> Proc {
+        let log = self.dir.path().join(format!("{sub}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = base_command(&self.db.url, self.dir.path())
+            .arg(sub)
+            .stdout(Stdio::from(file.try_clone().expect("log file")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN} {sub}: {e}"));
+        Proc { name: sub, child, log }
+    }
+
+    /// Starts the gateway on port 0 and reads the address it prints.
+    fn spawn_gateway(&self) -> (Proc, String) {
+        let log = self.dir.path().join("gateway.log");
+        let mut file = std::fs::File::create(&log).expect("log file");
+        let mut child = base_command(&self.db.url, self.dir.path())
+            .arg("gateway")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(file.try_clone().expect("log file")))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN} gateway: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Forward stdout to the log, handing over the "listening on http://ADDR" line.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1).and_then(|r| r.split_whitespace().next()) {
+                    let _ = tx.send(addr.to_string());
+                }
+                let _ = writeln!(file, "{line}");
+            }
+        });
+        let proc = Proc { name: "gateway", child, log };
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(base) => (proc, base),
+            Err(_) => panic!("the gateway did not print its address within 30 s:\n{}", proc.tail()),
+        }
+    }
+
+    /// POSTs a GraphQL request as admin; panics on errors and returns `data`.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        let r: Value = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json body");
+        assert!(r.get("errors").is_none(), "unexpected errors: {r}");
+        r["data"].clone()
+    }
+}
+
+/// `offerbridge` with the test's configuration, all by environment variables, run in the data
+/// dir so that no stray `offerbridge.toml` is read.
+fn base_command(database_url: &str, data_dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(data_dir)
+        .env("DATABASE_URL", database_url)
+        .env("OFFERBRIDGE_LISTEN", "127.0.0.1:0")
+        .env("OFFERBRIDGE_DATA_DIR", data_dir)
+        .env("OFFERBRIDGE_SECRET_KEY", SECRET_KEY)
+        .env("OFFERBRIDGE_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env("OFFERBRIDGE_AGENT__POLL_INTERVAL", "100ms")
+        .env("OFFERBRIDGE_AGENT__MAX_BACKOFF", "5s")
+        .env("OFFERBRIDGE_GATEWAY__EVENT_POLL_INTERVAL", "50ms")
+        .env_remove("RUST_LOG")
+        .env_remove("OFFERBRIDGE_CONFIG")
+        .stdin(Stdio::null());
+    c
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node.js client scripts.
+
+/// Runs `node tests/node/<script>` with `env`; panics with its output unless it exits 0.
+/// Its output is printed (shown by `cargo test` on failure or with `--nocapture`).
+pub async fn node(script: &str, env: &[(&str, String)]) {
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(script).current_dir(node_dir()).envs(env.iter().map(|(k, v)| (*k, v.as_str()))).stdin(Stdio::null()).kill_on_drop(true);
+    let out = match tokio::time::timeout(Duration::from_secs(60), cmd.output()).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => panic!("cannot run node {script}: {e}"),
+        Err(_) => panic!("node {script} did not finish within 60 s"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "node {script} failed ({}):\n{stdout}\n{stderr}", out.status);
+    println!("node {script}:\n{stdout}");
+}
+
+/// Checks that Node.js 20+ and npm are installed and that `tests/node/node_modules` holds
+/// exactly the pinned versions, running `npm ci` once otherwise. Fails (never skips) when
+/// node or npm is missing. Safe to call from concurrent tests and test processes.
+pub async fn node_ready() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = tokio::task::spawn_blocking(|| READY.get_or_init(install_node_modules).clone()).await.expect("npm install task");
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+fn install_node_modules() -> Result<(), String> {
+    let version = Command::new("node").arg("--version").output().map_err(|e| {
+        format!("Node.js 20+ is required by tests/e2e/clients.rs (real GraphQL clients) but `node` cannot run: {e}. Install Node.js 20 or later.")
+    })?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    if major < 20 {
+        return Err(format!("Node.js 20+ is required by tests/e2e/clients.rs, found {version:?}"));
+    }
+    let dir = node_dir();
+    // One installer at a time across test processes too.
+    let lock = std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("offerbridge-npm-ci.lock"))
+        .map_err(|e| format!("cannot create the npm lock file: {e}"))?;
+    lock.lock().map_err(|e| format!("cannot lock the npm lock file: {e}"))?;
+    if installed_matches_pins(&dir) {
+        return Ok(());
+    }
+    let out = Command::new("npm")
+        .args(["ci", "--prefix"])
+        .arg(&dir)
+        .args(["--no-audit", "--no-fund"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("npm is required by tests/e2e/clients.rs to install tests/node's dependencies but cannot run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`npm ci --prefix tests/node` failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    if !installed_matches_pins(&dir) {
+        return Err("`npm ci --prefix tests/node` succeeded but node_modules does not hold the pinned versions".into());
+    }
+    Ok(())
+}
+
+/// Whether every dependency pinned in package.json is installed at that exact version.
+fn installed_matches_pins(dir: &Path) -> bool {
+    let read = |p: PathBuf| std::fs::read_to_string(p).ok().and_then(|s| serde_json::from_str::<Value>(&s).ok());
+    let Some(pkg) = read(dir.join("package.json")) else { return false };
+    let Some(deps) = pkg["dependencies"].as_object() else { return false };
+    deps.iter().all(|(name, pinned)| {
+        read(dir.join("node_modules").join(name).join("package.json")).is_some_and(|installed| installed["version"] == *pinned)
+    })
+}
