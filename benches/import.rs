@@ -176,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
         proc_kib("VmRSS:") as f64 / 1024.0
     );
     println!();
-    println!("| phase | wall time | offers/s | created | updated | unchanged | peak RSS (phase) | RSS after |");
+    println!("| phase | wall time | offers/s | created | updated | unchanged | peak RSS (phase) | RSS after: heap / files+shm |");
     println!("|---|---|---|---|---|---|---|---|");
     let phases: [(&str, u32); 3] = [("first import", 0), ("re-sync, unchanged", 0), ("re-sync, 10 % payouts changed", 1)];
     for (name, variant) in phases {
@@ -188,14 +188,15 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(s.status == domain::model::RunStatus::Succeeded, "run {} ended {}: {:?}", s.run_id, s.status, s.error);
         let c = &s.counters;
         println!(
-            "| {name} | {:.1} s | {:.0} | {} | {} | {} | {:.0} MiB | {:.0} MiB |",
+            "| {name} | {:.1} s | {:.0} | {} | {} | {} | {:.0} MiB | {:.0} / {:.0} MiB |",
             took.as_secs_f64(),
             f64::from(a.offers) / took.as_secs_f64().max(1e-9),
             c.created,
             c.updated,
             c.unchanged,
             proc_kib("VmHWM:") as f64 / 1024.0,
-            proc_kib("VmRSS:") as f64 / 1024.0
+            proc_kib("RssAnon:") as f64 / 1024.0,
+            (proc_kib("RssFile:") + proc_kib("RssShmem:")) as f64 / 1024.0
         );
     }
     let n = domain::entity::campaign::Entity::find().count(&db).await?;

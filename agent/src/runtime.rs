@@ -852,9 +852,7 @@ impl Agent {
             if !dry_run {
                 store::write_page(&tx, inserts, updates, &rules, &tiers).await?;
             }
-            for chunk in logs.chunks(200) {
-                log_entry::Entity::insert_many(chunk.to_vec()).exec(&tx).await?;
-            }
+            events::log_many(&tx, logs).await?;
             progress.pages_done = cursor.page as i32;
             progress.pages_total = page.total_pages.map(|p| p as i32);
             progress.fetched = counters.fetched;

@@ -114,3 +114,45 @@ pub async fn log(
     append(db, kind::LOG, integration_id, run_id, None, &line).await?;
     Ok(())
 }
+
+/// Writes many log entries in a few multi-row statements; warnings and errors also get their
+/// live-tail event (info lines, one per filtered offer, are only in `log_entries`).
+pub async fn log_many(db: &impl ConnectionTrait, rows: Vec<log_entry::ActiveModel>) -> Result<(), DbErr> {
+    use sea_orm::EntityTrait;
+    let (loud, quiet): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .partition(|r| matches!(r.level.try_as_ref().and_then(|l| LogLevel::parse(l)), Some(LogLevel::Warn | LogLevel::Error)));
+    for chunk in quiet.chunks(200) {
+        log_entry::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
+    }
+    for chunk in loud.chunks(200) {
+        let saved = log_entry::Entity::insert_many(chunk.to_vec()).exec_with_returning(db).await?;
+        let t = now();
+        let events: Vec<event::ActiveModel> = saved
+            .into_iter()
+            .map(|row| {
+                let line = LogLine {
+                    id: row.id,
+                    integration_id: row.integration_id,
+                    run_id: row.run_id,
+                    level: LogLevel::parse(&row.level).unwrap_or(LogLevel::Warn),
+                    code: row.code,
+                    offer_external_id: row.offer_external_id,
+                    message: row.message,
+                    created_at: row.created_at,
+                };
+                event::ActiveModel {
+                    integration_id: Set(row.integration_id),
+                    run_id: Set(row.run_id),
+                    preview_id: Set(None),
+                    kind: Set(kind::LOG.to_string()),
+                    payload: Set(serde_json::to_string(&line).unwrap_or_else(|_| "{}".into())),
+                    created_at: Set(t),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        event::Entity::insert_many(events).exec_without_returning(db).await?;
+    }
+    Ok(())
+}

@@ -8,4 +8,5 @@ mod api;
 mod clients;
 mod foundation;
 mod resilience;
+mod security;
 mod sync;

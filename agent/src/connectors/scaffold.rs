@@ -221,8 +221,8 @@ impl Scaffold {
                             last = Some(LastResponse {
                                 url: redact(req.url.as_str(), &secrets),
                                 status: Some(resp.status),
-                                headers: resp.headers.clone(),
-                                body_excerpt: redact(&excerpt(&resp.body), &secrets),
+                                headers: resp.headers.iter().map(|(k, v)| (k.clone(), redact(v, &secrets))).collect(),
+                                body_excerpt: redacted_excerpt(&resp.body, &secrets),
                             });
                             e
                         }
@@ -333,6 +333,17 @@ pub fn upstream_message(body: &[u8]) -> String {
     if t.starts_with('<') { "(HTML or XML error page)".to_string() } else { t.chars().take(200).collect() }
 }
 
+/// The first bytes of a body with secrets removed: redacted whole, then cut, so a key that
+/// straddles the cut leaves no prefix behind.
+fn redacted_excerpt(body: &[u8], secrets: &[String]) -> String {
+    let whole = redact(&String::from_utf8_lossy(body), secrets);
+    let mut end = whole.len().min(BODY_EXCERPT_BYTES);
+    while !whole.is_char_boundary(end) {
+        end -= 1;
+    }
+    whole[..end].to_string()
+}
+
 fn excerpt(body: &[u8]) -> String {
     let end = body.len().min(BODY_EXCERPT_BYTES);
     String::from_utf8_lossy(&body[..end]).into_owned()
@@ -350,6 +361,17 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
             for form in [s.as_str(), &url_encoded, &json_escaped, &php_escaped] {
                 if !form.is_empty() {
                     out = out.replace(form, "***");
+                }
+            }
+            // A text cut short (an excerpt, a 200-character message) can end in the first
+            // characters of a key: drop such a tail too.
+            let chars: Vec<char> = s.chars().collect();
+            for n in (4.min(chars.len())..chars.len()).rev() {
+                let prefix: String = chars[..n].iter().collect();
+                if out.ends_with(&prefix) {
+                    out.truncate(out.len() - prefix.len());
+                    out.push_str("***");
+                    break;
                 }
             }
         }
@@ -386,6 +408,10 @@ fn redact_page(mut page: Page, secrets: &[String]) -> Page {
         match o {
             Ok(offer) => {
                 redact_json(&mut offer.raw, secrets);
+                offer.name = redact(&offer.name, secrets);
+                for t in [&mut offer.description_html, &mut offer.description_text].into_iter().flatten() {
+                    *t = redact(t, secrets);
+                }
                 for u in [&mut offer.tracking_url, &mut offer.impression_url, &mut offer.preview_url].into_iter().flatten() {
                     *u = redact(u, secrets);
                 }

@@ -65,7 +65,7 @@ impl Subscription {
         let hub = app(ctx).hub.clone();
         let from = match after_sequence {
             Some(s) => s,
-            None => hub::latest_seq(hub.db()).await.map_err(crate::error::internal)?,
+            None => hub.cursor(),
         };
         Ok(hub::stream(hub, Some(id), from, |_| true).map(|e| to_event(&e)))
     }
@@ -84,7 +84,7 @@ impl Subscription {
         let hub = app(ctx).hub.clone();
         let from = match after_sequence {
             Some(s) => s,
-            None => hub::latest_seq(hub.db()).await.map_err(crate::error::internal)?,
+            None => hub.cursor(),
         };
         let s = hub::stream(hub, Some(id), from, move |e| {
             e.kind == domain::events::kind::LOG

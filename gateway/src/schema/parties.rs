@@ -132,16 +132,7 @@ impl PartiesQuery {
             q = q.filter(publisher::Column::TierId.eq(parse_id(&t, "tier")?));
         }
         let rows = q.all(&app(ctx).db).await.or_internal()?;
-        Ok(rows
-            .into_iter()
-            .map(|m| Publisher {
-                id: m.id.into(),
-                name: m.name,
-                email: m.email,
-                tier_id: m.tier_id.map(Into::into),
-                created_at: m.created_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(publisher_out).collect())
     }
 
     /// The exchange-rate table used by payout filters and currency overrides.
@@ -158,6 +149,22 @@ impl PartiesQuery {
             .map(|m| ExchangeRate { base: m.base, quote: m.quote, rate: domain::money::from_db(&m.rate), updated_at: m.updated_at })
             .collect())
     }
+}
+
+/// The tier id of a publisher input, checked to exist (a field error on `tierId` otherwise).
+async fn existing_tier(db: &sea_orm::DatabaseConnection, tier: Option<&ID>) -> async_graphql::Result<Option<i64>> {
+    let Some(t) = tier else { return Ok(None) };
+    let t = parse_id(t, "tier")?;
+    publisher_tier::Entity::find_by_id(t)
+        .one(db)
+        .await
+        .or_internal()?
+        .ok_or_else(|| error::field("tierId", format!("publisher tier {t} does not exist")))?;
+    Ok(Some(t))
+}
+
+fn publisher_out(m: publisher::Model) -> Publisher {
+    Publisher { id: m.id.into(), name: m.name, email: m.email, tier_id: m.tier_id.map(Into::into), created_at: m.created_at }
 }
 
 #[derive(Default)]
@@ -260,18 +267,7 @@ impl PartiesMutation {
         let who = auth::edit(ctx)?;
         let name = check_name(&input.name)?;
         let db = &app(ctx).db;
-        let tier_id = match &input.tier_id {
-            Some(t) => {
-                let t = parse_id(t, "tier")?;
-                publisher_tier::Entity::find_by_id(t)
-                    .one(db)
-                    .await
-                    .or_internal()?
-                    .ok_or_else(|| error::field("tierId", format!("publisher tier {t} does not exist")))?;
-                Some(t)
-            }
-            None => None,
-        };
+        let tier_id = existing_tier(db, input.tier_id.as_ref()).await?;
         let ts = now();
         let m = publisher::ActiveModel {
             name: Set(name),
@@ -285,7 +281,7 @@ impl PartiesMutation {
         .await
         .or_internal()?;
         audit(db, &who, "createPublisher", "publisher", m.id, serde_json::json!({"name": m.name})).await?;
-        Ok(Publisher { id: m.id.into(), name: m.name, email: m.email, tier_id: m.tier_id.map(Into::into), created_at: m.created_at })
+        Ok(publisher_out(m))
     }
 
     async fn update_publisher(&self, ctx: &Context<'_>, id: ID, input: PublisherInput) -> async_graphql::Result<Publisher> {
@@ -294,18 +290,7 @@ impl PartiesMutation {
         let name = check_name(&input.name)?;
         let db = &app(ctx).db;
         let m = publisher::Entity::find_by_id(id).one(db).await.or_internal()?.ok_or_else(|| error::not_found("publisher", id))?;
-        let tier_id = match &input.tier_id {
-            Some(t) => {
-                let t = parse_id(t, "tier")?;
-                publisher_tier::Entity::find_by_id(t)
-                    .one(db)
-                    .await
-                    .or_internal()?
-                    .ok_or_else(|| error::field("tierId", format!("publisher tier {t} does not exist")))?;
-                Some(t)
-            }
-            None => None,
-        };
+        let tier_id = existing_tier(db, input.tier_id.as_ref()).await?;
         let mut am: publisher::ActiveModel = m.into();
         am.name = Set(name);
         am.email = Set(input.email);
@@ -313,7 +298,7 @@ impl PartiesMutation {
         am.updated_at = Set(now());
         let m = am.update(db).await.or_internal()?;
         audit(db, &who, "updatePublisher", "publisher", id, serde_json::json!({"name": m.name})).await?;
-        Ok(Publisher { id: m.id.into(), name: m.name, email: m.email, tier_id: m.tier_id.map(Into::into), created_at: m.created_at })
+        Ok(publisher_out(m))
     }
 
     async fn delete_publisher(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
