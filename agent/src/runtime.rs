@@ -23,6 +23,7 @@ use domain::{
     model::{self as m, LogLevel, RunStatus, section},
     money,
 };
+use futures::TryStreamExt;
 use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
@@ -915,44 +916,54 @@ impl Agent {
             .await?;
         let policy: m::VanishedPolicy = section(&i.vanished_policy);
         // The integration's campaigns as they were before this run (rows this run created are
-        // not "live" for the guard rail), in a compact projection.
+        // not "live" for the guard rail), streamed in a compact projection: memory holds only
+        // the campaigns that vanished, not the whole integration.
         let started = run.started_at.unwrap_or(run.queued_at);
-        let all: Vec<Known> = campaign::Entity::find()
-            .select_only()
-            .columns([
-                campaign::Column::Id,
-                campaign::Column::ExternalId,
-                campaign::Column::Status,
-                campaign::Column::LockedColumns,
-                campaign::Column::ConsecutiveMisses,
-                campaign::Column::VanishedAt,
-                campaign::Column::CreatedAt,
-            ])
-            .filter(campaign::Column::IntegrationId.eq(i.id))
-            .into_tuple::<(i64, String, String, String, i32, Option<chrono::DateTime<Utc>>, chrono::DateTime<Utc>)>()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|(id, external_id, status, locked_columns, consecutive_misses, vanished_at, created_at)| Known {
-                id,
-                external_id,
-                active: status == m::CampaignStatus::Active.as_str(),
-                status_locked: serde_json::from_str::<Vec<String>>(&locked_columns).unwrap_or_default().iter().any(|c| c == "status"),
-                consecutive_misses,
-                vanished: vanished_at.is_some(),
-                before_run: created_at < started,
-            })
-            .collect();
-        let live: Vec<&Known> = all.iter().filter(|c| c.active && c.before_run).collect();
-        let gone: Vec<&Known> = all.iter().filter(|c| !seen.contains(&c.external_id) && !c.vanished).collect();
-        let to_pause: Vec<&Known> = gone.iter().copied().filter(|c| c.active && !c.status_locked).collect();
-        let share = if live.is_empty() {
+        let mut live: usize = 0;
+        let mut gone: Vec<Known> = vec![];
+        {
+            let mut rows = campaign::Entity::find()
+                .select_only()
+                .columns([
+                    campaign::Column::Id,
+                    campaign::Column::ExternalId,
+                    campaign::Column::Status,
+                    campaign::Column::LockedColumns,
+                    campaign::Column::ConsecutiveMisses,
+                    campaign::Column::VanishedAt,
+                    campaign::Column::CreatedAt,
+                ])
+                .filter(campaign::Column::IntegrationId.eq(i.id))
+                .into_tuple::<(i64, String, String, String, i32, Option<chrono::DateTime<Utc>>, chrono::DateTime<Utc>)>()
+                .stream(db)
+                .await?;
+            while let Some((id, external_id, status, locked_columns, consecutive_misses, vanished_at, created_at)) = rows.try_next().await?
+            {
+                let active = status == m::CampaignStatus::Active.as_str();
+                if active && created_at < started {
+                    live += 1;
+                }
+                if vanished_at.is_none() && !seen.contains(&external_id) {
+                    gone.push(Known {
+                        id,
+                        external_id,
+                        active,
+                        status_locked: serde_json::from_str::<Vec<String>>(&locked_columns)
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|c| c == "status"),
+                        consecutive_misses,
+                    });
+                }
+            }
+        }
+        let to_pause: Vec<&Known> = gone.iter().filter(|c| c.active && !c.status_locked).collect();
+        let share = if live == 0 {
             rust_decimal::Decimal::ZERO
         } else {
-            rust_decimal::Decimal::from(to_pause.len()) / rust_decimal::Decimal::from(live.len())
+            rust_decimal::Decimal::from(to_pause.len()) / rust_decimal::Decimal::from(live)
         };
-        let hold =
-            policy.action == m::VanishedAction::Pause && !live.is_empty() && (counters.fetched == 0 || share > policy.max_pause_share);
+        let hold = policy.action == m::VanishedAction::Pause && live > 0 && (counters.fetched == 0 || share > policy.max_pause_share);
         if dry_run {
             counters.paused = to_pause.len() as i64;
             let mut fc = filter_counts.clone();
@@ -965,12 +976,12 @@ impl Agent {
         if hold {
             let ids: Vec<i64> = to_pause.iter().map(|c| c.id).collect();
             let why = if counters.fetched == 0 {
-                format!("the feed is empty while {} campaigns are live: nothing was paused; confirm or discard the run", live.len())
+                format!("the feed is empty while {live} campaigns are live: nothing was paused; confirm or discard the run")
             } else {
                 format!(
                     "the run would pause {} of {} live campaigns ({}%), above the {}% guard rail: confirm or discard the run",
                     ids.len(),
-                    live.len(),
+                    live,
                     (share * rust_decimal::Decimal::from(100)).round(),
                     policy.max_pause_share * rust_decimal::Decimal::from(100)
                 )
@@ -1202,8 +1213,6 @@ struct Known {
     active: bool,
     status_locked: bool,
     consecutive_misses: i32,
-    vanished: bool,
-    before_run: bool,
 }
 
 /// Stops the lease heartbeat however the run ends, including when its task is aborted: a
