@@ -242,3 +242,63 @@ async fn a_preview_evaluates_offers_without_creating_campaigns() {
     assert_eq!(p["offers"]["edges"][0]["node"]["payout"], "2");
     assert!(campaigns(&app, &id).await.is_empty());
 }
+
+#[tokio::test]
+async fn payout_ratios_per_tier_and_fixed_publisher_payouts_are_exact() {
+    let (url, _fake) = fake_everflow(vec![offer(1, "3.33", &["US"]), offer(2, "10", &["US"])]).await;
+    let app = App::start(true).await;
+    let gold = app.ok("mutation { createPublisherTier(name: \"Gold\") { id } }", json!({})).await["createPublisherTier"]["id"].clone();
+    let tier: i64 = gold.as_str().and_then(|s| s.parse().ok()).unwrap_or_default();
+    let mk = |name: &str, tier: Option<Value>| {
+        let app = &app;
+        let name = name.to_string();
+        async move {
+            let d = app
+                .ok(
+                    "mutation($n: String!, $t: ID) { createPublisher(input: {name: $n, tierId: $t}) { id } }",
+                    json!({"n": name, "t": tier}),
+                )
+                .await;
+            d["createPublisher"]["id"].as_str().and_then(|s| s.parse::<i64>().ok()).unwrap_or_default()
+        }
+    };
+    let p_gold = mk("In gold", Some(gold.clone())).await;
+    let p_fixed = mk("Fixed", None).await;
+    let _p_plain = mk("Plain", None).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    let q = "mutation($id: ID!, $v: Int!, $t: Int!, $p: Int!) { updateIntegration(id: $id, version: $v, input: {
+        payoutRules: {globalRatio: \"0.7\", tierRatios: [{tierId: $t, ratio: \"0.85\"}], publisherPayouts: [{publisherId: $p, payout: \"1.5\"}]}}) { version } }";
+    let d = app.ok(q, json!({"id": id, "v": v, "t": tier, "p": p_fixed})).await;
+    finalize_keep_rules(&app, &id, d["updateIntegration"]["version"].as_i64().unwrap_or_default()).await;
+    let run = last_run(&app, &id, 0).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let d = app
+        .ok(
+            "query($id: ID!) { campaigns(filter: {integrationId: $id}, first: 10) { edges { node { externalId revenue payout publisherPayouts { publisherId payout source } } } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let nodes: Vec<Value> =
+        d["campaigns"]["edges"].as_array().cloned().unwrap_or_default().into_iter().map(|e| e["node"].clone()).collect();
+    let c1 = nodes.iter().find(|c| c["externalId"] == "1").cloned().unwrap_or_default();
+    // 3.33 x 0.7 = 2.331 exactly; the gold tier earns 3.33 x 0.85 = 2.8305; the fixed publisher 1.5.
+    assert_eq!(c1["revenue"], "3.33");
+    assert_eq!(c1["payout"], "2.331");
+    let pp = c1["publisherPayouts"].as_array().cloned().unwrap_or_default();
+    let of = |p: i64| pp.iter().find(|x| x["publisherId"] == p.to_string()).cloned().unwrap_or_default();
+    assert_eq!(of(p_gold)["payout"], "2.8305", "{pp:?}");
+    assert_eq!(of(p_gold)["source"], "TIER");
+    assert_eq!(of(p_fixed)["payout"], "1.5", "{pp:?}");
+    assert_eq!(of(p_fixed)["source"], "PUBLISHER");
+    assert_eq!(pp.len(), 2, "publishers on the global ratio have no row: {pp:?}");
+    let c2 = nodes.iter().find(|c| c["externalId"] == "2").cloned().unwrap_or_default();
+    assert_eq!(c2["payout"], "7");
+}
+
+/// Finalises with settings and details but without overwriting the payout rules.
+async fn finalize_keep_rules(app: &App, id: &str, version: i64) {
+    let q = "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {
+        settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT], redirectType: HTTP_302}}) { version } }";
+    app.ok(q, json!({"id": id, "v": version})).await;
+    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+}

@@ -120,8 +120,36 @@ pub struct CampaignPayout {
     pub currency: String,
 }
 
+/// What one publisher earns on a campaign when it differs from the campaign payout: from its
+/// tier's ratio or a fixed per-publisher payout of the integration's payout rules.
+#[derive(SimpleObject)]
+pub struct CampaignPublisherPayout {
+    pub publisher_id: ID,
+    pub payout: Decimal,
+    /// TIER (revenue x the tier's ratio) or PUBLISHER (a fixed payout).
+    pub source: String,
+}
+
 #[ComplexObject]
 impl Campaign {
+    /// Per-publisher payouts (tiers and fixed payouts); publishers not listed get `payout`.
+    async fn publisher_payouts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignPublisherPayout>> {
+        let rows = domain::entity::campaign_publisher_payout::Entity::find()
+            .filter(domain::entity::campaign_publisher_payout::Column::CampaignId.eq(self.row_id))
+            .order_by_asc(domain::entity::campaign_publisher_payout::Column::PublisherId)
+            .all(&app(ctx).db)
+            .await
+            .or_internal()?;
+        Ok(rows
+            .into_iter()
+            .map(|p| CampaignPublisherPayout {
+                publisher_id: p.publisher_id.into(),
+                payout: money::from_db(&p.payout),
+                source: p.source.to_ascii_uppercase(),
+            })
+            .collect())
+    }
+
     async fn payouts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignPayout>> {
         let rows = campaign_payout::Entity::find()
             .filter(campaign_payout::Column::CampaignId.eq(self.row_id))
