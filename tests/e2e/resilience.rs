@@ -237,3 +237,32 @@ async fn the_sync_command_runs_one_sync_in_the_foreground_and_prints_a_summary()
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no integration with id or name"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn a_failed_page_3_pauses_nothing_and_keeps_what_pages_1_and_2_wrote() {
+    let (url, fake) = fake_everflow(feed(30)).await;
+    let app = App::start(true).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    finalize_paged(&app, &id, v, 10).await;
+    let first = last_run(&app, &id, 0).await;
+    assert_eq!(first["counters"]["created"], 30, "{first}");
+
+    // Offer 5 leaves the feed, offer 1 changes payout, and page 3 answers 502 every time.
+    {
+        let mut f = lock(&fake);
+        f.offers.retain(|o| o["network_offer_id"] != 5);
+        f.offers[0] = offer(1, "77", &["US"]);
+        f.fail_page = Some(3);
+    }
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&first)).await;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert_eq!(run["errorCode"], "UPSTREAM_UNAVAILABLE", "{run}");
+    assert_eq!(run["counters"]["paused"], 0, "{run}");
+    let cs = campaigns(&app, &id).await;
+    assert_eq!(cs.len(), 30);
+    assert!(cs.iter().all(|c| c["status"] == "ACTIVE"), "a failed run paused a campaign");
+    // Pages 1 and 2 were applied before page 3 failed.
+    let c1 = cs.iter().find(|c| c["externalId"] == "1").cloned().unwrap_or_default();
+    assert_eq!(c1["revenue"], "77");
+}
