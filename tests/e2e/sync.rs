@@ -285,7 +285,8 @@ async fn payout_ratios_per_tier_and_fixed_publisher_payouts_are_exact() {
     assert_eq!(c1["revenue"], "3.33");
     assert_eq!(c1["payout"], "2.331");
     let pp = c1["publisherPayouts"].as_array().cloned().unwrap_or_default();
-    let of = |p: i64| pp.iter().find(|x| x["publisherId"] == p.to_string()).cloned().unwrap_or_default();
+    let of =
+        |p: i64| pp.iter().find(|x| x["publisherId"].as_str().and_then(|s| s.parse::<i64>().ok()) == Some(p)).cloned().unwrap_or_default();
     assert_eq!(of(p_gold)["payout"], "2.8305", "{pp:?}");
     assert_eq!(of(p_gold)["source"], "TIER");
     assert_eq!(of(p_fixed)["payout"], "1.5", "{pp:?}");
