@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
     harness::eventually,
@@ -16,7 +16,7 @@ const OFFERS: usize = 120;
 
 /// Creates an Everflow integration pointing at `fake` with every section the wizard needs,
 /// still a draft. Returns its id.
-async fn draft_integration(stack: &Stack, fake: &FakeEverflow) -> String {
+pub(crate) async fn draft_integration(stack: &Stack, fake: &FakeEverflow) -> String {
     let d = stack.ok("mutation { createAdvertiser(input: {name: \"Acme\"}) { id } }", json!({})).await;
     let adv = d["createAdvertiser"]["id"].clone();
     let d = stack
@@ -104,4 +104,59 @@ async fn both_websocket_protocols_authenticate_in_connection_init_and_refuse_wit
     let stack = Stack::start(true).await;
     let id = imported_integration(&stack, &fake).await;
     node("ws_protocols.mjs", &client_env(&stack, &id)).await;
+}
+
+async fn campaign_total(stack: &Stack, id: &str) -> i64 {
+    let q = "query($id: ID!) { campaigns(filter: {integrationId: $id}, first: 1) { totalCount } }";
+    stack.ok(q, json!({"id": id})).await["campaigns"]["totalCount"].as_i64().unwrap_or_default()
+}
+
+/// An agent process killed with SIGKILL mid-import: another agent process takes the
+/// integration over once the lease expires, closes the orphaned run as AGENT_LOST and
+/// converges to one campaign per offer.
+#[tokio::test]
+async fn a_sigkilled_agent_process_is_taken_over_and_the_import_converges() {
+    let fake = FakeEverflow::start(400, Duration::from_millis(300)).await;
+    let stack = Stack::start(false).await;
+    let id = draft_integration(&stack, &fake).await;
+    let short_lease = [("OFFERBRIDGE_AGENT__LEASE_TTL", "2s")];
+    let mut a = stack.spawn_agent("agent-a", &short_lease);
+    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    // Kill agent A once it has written some pages (8 pages of 50, 300 ms each).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = campaign_total(&stack, &id).await;
+        if n >= 50 {
+            assert!(n < 400, "agent A finished before it could be killed; the test proves nothing");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "agent A wrote nothing within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.kill_hard();
+    let partial = campaign_total(&stack, &id).await;
+    assert!(partial < 400, "{partial}");
+
+    let _b = stack.spawn_agent("agent-b", &short_lease);
+    stack.ok("mutation($id: ID!) { syncNow(integrationId: $id) { id } }", json!({"id": id})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let runs = loop {
+        let d = stack
+            .ok(
+                "query($id: ID!) { syncRuns(filter: {integrationId: $id}, first: 10) { edges { node { status errorCode agentId } } } }",
+                json!({"id": id}),
+            )
+            .await;
+        let runs: Vec<Value> =
+            d["syncRuns"]["edges"].as_array().cloned().unwrap_or_default().into_iter().map(|e| e["node"].clone()).collect();
+        let settled = runs.iter().all(|r| r["status"] != "RUNNING" && r["status"] != "QUEUED");
+        if settled && runs.iter().any(|r| r["status"] == "SUCCEEDED") {
+            break runs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no converged run within 90 s: {runs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(campaign_total(&stack, &id).await, 400, "{runs:?}");
+    assert!(runs.iter().any(|r| r["errorCode"] == "AGENT_LOST" && r["agentId"] == "agent-a"), "{runs:?}");
+    assert!(runs.iter().any(|r| r["status"] == "SUCCEEDED" && r["agentId"] == "agent-b"), "{runs:?}");
 }

@@ -101,6 +101,12 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// SIGKILL, as a crash or the OOM killer would: no shutdown, no lease released.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -157,15 +163,27 @@ impl Stack {
     }
 
     fn spawn(&self, sub: &'static str) -> Proc {
-        let log = self.dir.path().join(format!("{sub}.log"));
+        self.spawn_with(sub, sub, &[])
+    }
+
+    /// Starts `offerbridge agent` as agent `id`, with extra environment (e.g. a short lease).
+    pub fn spawn_agent(&self, id: &'static str, env: &[(&str, &str)]) -> Proc {
+        let mut env = env.to_vec();
+        env.push(("OFFERBRIDGE_AGENT__ID", id));
+        self.spawn_with("agent", id, &env)
+    }
+
+    fn spawn_with(&self, sub: &'static str, name: &'static str, env: &[(&str, &str)]) -> Proc {
+        let log = self.dir.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let child = base_command(&self.db.url, self.dir.path())
+            .envs(env.iter().copied())
             .arg(sub)
             .stdout(Stdio::from(file.try_clone().expect("log file")))
             .stderr(Stdio::from(file))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BIN} {sub}: {e}"));
-        Proc { name: sub, child, log }
+        Proc { name, child, log }
     }
 
     /// Starts the gateway on port 0 and reads the address it prints.

@@ -40,6 +40,8 @@ pub struct SyncRun {
     pub last_response: Option<crate::schema::types::JsonValue>,
     /// For held runs: the changes waiting for review.
     pub held_changes: Option<crate::schema::types::JsonValue>,
+    /// The agent that ran it (`agent.id`, by default hostname-pid).
+    pub agent_id: Option<String>,
 }
 
 fn json(s: &str) -> serde_json::Value {
@@ -66,6 +68,7 @@ impl From<sync_run::Model> for SyncRun {
             error_message: r.error_message,
             last_response: r.last_response.as_deref().map(|s| crate::schema::types::JsonValue(json(s))),
             held_changes: r.held_changes.as_deref().map(|s| crate::schema::types::JsonValue(json(s))),
+            agent_id: r.agent_id,
         }
     }
 }
