@@ -303,3 +303,46 @@ async fn finalize_keep_rules(app: &App, id: &str, version: i64) {
     app.ok(q, json!({"id": id, "v": version})).await;
     app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
 }
+
+#[tokio::test]
+async fn bulk_pause_dry_run_apply_survives_sync_and_reverts() {
+    let (url, _fake) = fake_everflow(vec![offer(1, "2.50", &["US"]), offer(2, "10", &["DE"]), offer(3, "4", &["DE", "AT"])]).await;
+    let app = App::start(true).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    finalize(&app, &id, v).await;
+    let first = last_run(&app, &id, 0).await;
+    assert_eq!(first["counters"]["created"], 3, "{first}");
+    let m = "mutation($id: ID!, $dry: Boolean!) { bulkUpdateCampaigns(where: {integrationId: $id, country: \"DE\"}, set: {status: PAUSED}, dryRun: $dry) { id dryRun rowCount sample } }";
+
+    // Dry run: the two German campaigns would be paused; nothing is written.
+    let d = app.ok(m, json!({"id": id, "dry": true})).await;
+    let cs = &d["bulkUpdateCampaigns"];
+    assert_eq!(cs["rowCount"], 2, "{cs}");
+    assert!(cs["id"].is_null());
+    assert_eq!(cs["sample"][0]["before"]["status"], "active", "{cs}");
+    assert_eq!(cs["sample"][0]["after"]["status"], "paused", "{cs}");
+    assert!(campaigns(&app, &id).await.iter().all(|c| c["status"] == "ACTIVE"), "a dry run wrote");
+
+    // Applied: paused and locked; a sync keeps them paused.
+    let d = app.ok(m, json!({"id": id, "dry": false})).await;
+    let cs_id = d["bulkUpdateCampaigns"]["id"].clone();
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&first)).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let after = campaigns(&app, &id).await;
+    for c in &after {
+        let german = c["externalId"] != "1";
+        assert_eq!(c["status"], if german { "PAUSED" } else { "ACTIVE" }, "{c}");
+        if german {
+            assert!(c["lockedColumns"].as_array().is_some_and(|l| l.iter().any(|x| x == "STATUS" || x == "status")), "{c}");
+        }
+    }
+
+    // Reverted: active again, unlocked; a second revert is refused.
+    app.ok("mutation($id: ID!) { revertChangeset(id: $id) { revertedAt } }", json!({"id": cs_id})).await;
+    let reverted = campaigns(&app, &id).await;
+    assert!(reverted.iter().all(|c| c["status"] == "ACTIVE"), "{reverted:?}");
+    assert!(reverted.iter().all(|c| c["lockedColumns"].as_array().is_some_and(|l| l.is_empty())), "{reverted:?}");
+    let r = app.gql("mutation($id: ID!) { revertChangeset(id: $id) { revertedAt } }", json!({"id": cs_id})).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "BAD_STATE", "{r}");
+}
