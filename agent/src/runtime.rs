@@ -948,10 +948,7 @@ impl Agent {
                         id,
                         external_id,
                         active,
-                        status_locked: serde_json::from_str::<Vec<String>>(&locked_columns)
-                            .unwrap_or_default()
-                            .iter()
-                            .any(|c| c == "status"),
+                        status_locked: store::locked(&locked_columns).iter().any(|c| c == "status"),
                         consecutive_misses,
                     });
                 }

@@ -47,9 +47,9 @@ pub const SYNC_COLUMNS: &[&str] = &[
     "time_targeting",
 ];
 
-/// The columns an admin locked by editing them by hand.
-pub fn locked(c: &campaign::Model) -> Vec<String> {
-    serde_json::from_str(&c.locked_columns).unwrap_or_default()
+/// The columns an admin locked by editing them by hand (the `locked_columns` JSON list).
+pub fn locked(locked_columns: &str) -> Vec<String> {
+    serde_json::from_str(locked_columns).unwrap_or_default()
 }
 
 pub fn js<T: serde::Serialize>(v: &T) -> String {
@@ -132,7 +132,7 @@ pub fn plan_update(
     rules: &Rules,
     t: chrono::DateTime<Utc>,
 ) -> Planned {
-    let lock = locked(c);
+    let lock = locked(&c.locked_columns);
     let mut am: campaign::ActiveModel = c.clone().into();
     let mut changed: Vec<&'static str> = vec![];
     let mut kept: Vec<String> = vec![];

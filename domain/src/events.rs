@@ -53,6 +53,21 @@ pub struct LogLine {
     pub created_at: DateTime<Utc>,
 }
 
+impl From<log_entry::Model> for LogLine {
+    fn from(row: log_entry::Model) -> Self {
+        Self {
+            id: row.id,
+            integration_id: row.integration_id,
+            run_id: row.run_id,
+            level: LogLevel::parse(&row.level).unwrap_or(LogLevel::Info),
+            code: row.code,
+            offer_external_id: row.offer_external_id,
+            message: row.message,
+            created_at: row.created_at,
+        }
+    }
+}
+
 /// Appends one event.
 pub async fn append(
     db: &impl ConnectionTrait,
@@ -101,17 +116,7 @@ pub async fn log(
     }
     .insert(db)
     .await?;
-    let line = LogLine {
-        id: row.id,
-        integration_id,
-        run_id,
-        level,
-        code: row.code,
-        offer_external_id: row.offer_external_id,
-        message: row.message,
-        created_at: row.created_at,
-    };
-    append(db, kind::LOG, integration_id, run_id, None, &line).await?;
+    append(db, kind::LOG, integration_id, run_id, None, &LogLine::from(row)).await?;
     Ok(())
 }
 
@@ -130,26 +135,14 @@ pub async fn log_many(db: &impl ConnectionTrait, rows: Vec<log_entry::ActiveMode
         let t = now();
         let events: Vec<event::ActiveModel> = saved
             .into_iter()
-            .map(|row| {
-                let line = LogLine {
-                    id: row.id,
-                    integration_id: row.integration_id,
-                    run_id: row.run_id,
-                    level: LogLevel::parse(&row.level).unwrap_or(LogLevel::Warn),
-                    code: row.code,
-                    offer_external_id: row.offer_external_id,
-                    message: row.message,
-                    created_at: row.created_at,
-                };
-                event::ActiveModel {
-                    integration_id: Set(row.integration_id),
-                    run_id: Set(row.run_id),
-                    preview_id: Set(None),
-                    kind: Set(kind::LOG.to_string()),
-                    payload: Set(serde_json::to_string(&line).unwrap_or_else(|_| "{}".into())),
-                    created_at: Set(t),
-                    ..Default::default()
-                }
+            .map(|row| event::ActiveModel {
+                integration_id: Set(row.integration_id),
+                run_id: Set(row.run_id),
+                preview_id: Set(None),
+                kind: Set(kind::LOG.to_string()),
+                payload: Set(serde_json::to_string(&LogLine::from(row)).unwrap_or_else(|_| "{}".into())),
+                created_at: Set(t),
+                ..Default::default()
             })
             .collect();
         event::Entity::insert_many(events).exec_without_returning(db).await?;

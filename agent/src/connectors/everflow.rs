@@ -271,15 +271,7 @@ fn excluded(rule: &Value) -> bool {
 
 /// A money field: omitted = 0 (proto3); present but not a non-negative number = an error.
 fn money(v: &Value) -> Result<Decimal, String> {
-    match v {
-        Value::Null => Ok(Decimal::ZERO),
-        Value::String(s) if s.trim().is_empty() => Ok(Decimal::ZERO),
-        _ => match lenient::decimal(v) {
-            Some(d) if d >= Decimal::ZERO => Ok(d),
-            Some(d) => Err(format!("{d} is negative")),
-            None => Err(format!("{v} is not a number")),
-        },
-    }
+    lenient::money(v).map(Option::unwrap_or_default)
 }
 
 #[cfg(test)]

@@ -362,15 +362,7 @@ fn pixel_src(pixel: &str) -> Option<String> {
 
 /// A money field: absent or empty = `None`; present but not a non-negative number = an error.
 fn money(v: &Value, field: &str) -> Result<Option<Decimal>, String> {
-    match v {
-        Value::Null => Ok(None),
-        Value::String(s) if s.trim().is_empty() => Ok(None),
-        _ => match lenient::decimal(v) {
-            Some(d) if d >= Decimal::ZERO => Ok(Some(d)),
-            Some(d) => Err(format!("{field} {d} is negative")),
-            None => Err(format!("{field} {v} is not a number")),
-        },
-    }
+    lenient::money(v).map_err(|e| format!("{field} {e}"))
 }
 
 /// `null` = the network's default currency.

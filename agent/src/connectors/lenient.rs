@@ -34,6 +34,20 @@ pub fn decimal_str(s: &str) -> Option<Decimal> {
     Decimal::from_str(&cleaned).or_else(|_| Decimal::from_scientific(&cleaned)).ok()
 }
 
+/// A money field: absent (null or empty text) = `None`; present but not a non-negative number
+/// = an error saying which (`"-1 is negative"`, `"\"abc\" is not a number"`).
+pub fn money(v: &Value) -> Result<Option<Decimal>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        _ => match decimal(v) {
+            Some(d) if d >= Decimal::ZERO => Ok(Some(d)),
+            Some(d) => Err(format!("{d} is negative")),
+            None => Err(format!("{v} is not a number")),
+        },
+    }
+}
+
 /// A boolean from `true`/`false`, `1`/`0`, `"1"`/`"0"`, `"true"`/`"false"`, `"yes"`/`"no"`.
 pub fn boolean(v: &Value) -> Option<bool> {
     match v {

@@ -233,7 +233,7 @@ impl Scaffold {
                         url: redact(req.url.as_str(), &secrets),
                         status: None,
                         headers: BTreeMap::new(),
-                        body_excerpt: redact(&e.to_string(), &secrets),
+                        body_excerpt: redact_cut(&e.to_string(), &secrets),
                     });
                     e
                 }
@@ -363,24 +363,28 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
                     out = out.replace(form, "***");
                 }
             }
-            // A text cut short (an excerpt, a 200-character message) can end in the first
-            // characters of a key: drop such a tail too.
-            let chars: Vec<char> = s.chars().collect();
-            for n in (4.min(chars.len())..chars.len()).rev() {
-                let prefix: String = chars[..n].iter().collect();
-                if out.ends_with(&prefix) {
-                    out.truncate(out.len() - prefix.len());
-                    out.push_str("***");
-                    break;
-                }
-            }
+        }
+    }
+    out
+}
+
+/// [`redact`] for text that may have been cut short (a 200-character upstream message inside
+/// an error): a tail that is the first characters (4 or more) of a key is dropped too.
+pub fn redact_cut(text: &str, secrets: &[String]) -> String {
+    let mut out = redact(text, secrets);
+    for s in secrets {
+        // Byte ends of the key's prefixes of 4 or more characters (but not all of it), longest first.
+        let ends: Vec<usize> = s.char_indices().skip(4).map(|(i, _)| i).collect();
+        if let Some(&end) = ends.iter().rev().find(|&&end| out.ends_with(&s[..end])) {
+            out.truncate(out.len() - end);
+            out.push_str("***");
         }
     }
     out
 }
 
 fn redact_error(e: FetchError, secrets: &[String]) -> FetchError {
-    let r = |m: String| redact(&m, secrets);
+    let r = |m: String| redact_cut(&m, secrets);
     match e {
         FetchError::Unauthorized(m) => FetchError::Unauthorized(r(m)),
         FetchError::RateLimited { retry_after, message } => FetchError::RateLimited { retry_after, message: r(message) },
@@ -416,7 +420,7 @@ fn redact_page(mut page: Page, secrets: &[String]) -> Page {
                     *u = redact(u, secrets);
                 }
             }
-            Err(inv) => inv.reason = redact(&inv.reason, secrets),
+            Err(inv) => inv.reason = redact_cut(&inv.reason, secrets),
         }
     }
     page
@@ -521,6 +525,17 @@ mod tests {
     fn redaction_covers_plain_and_url_encoded_secrets() {
         let s = vec!["k3y/with+chars".to_string()];
         assert_eq!(redact("a k3y/with+chars b k3y%2Fwith%2Bchars", &s), "a *** b ***");
+    }
+
+    #[test]
+    fn a_message_cut_inside_a_key_loses_the_key_prefix_too() {
+        let s = vec!["ef-secret-key-0001".to_string()];
+        assert_eq!(redact_cut("bad key ef-secret-ke", &s), "bad key ***");
+        assert_eq!(redact_cut("bad key ef-secret-key-0001 again", &s), "bad key *** again");
+        // Fewer than 4 characters of the key stay: too short to tell apart from text.
+        assert_eq!(redact_cut("ends with ef-", &s), "ends with ef-");
+        // Plain `redact` (offers, whole bodies) leaves tails alone.
+        assert_eq!(redact("bad key ef-secret-ke", &s), "bad key ef-secret-ke");
     }
 
     #[test]
