@@ -153,6 +153,14 @@ pub struct Page {
     pub has_more: Option<bool>,
 }
 
+/// Facts about the advertiser account that hold for every offer, read once per run (and
+/// cached) before the first page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountContext {
+    /// The currency of amounts sent without one (HasOffers' `network_currency`).
+    pub currency: Option<String>,
+}
+
 /// What every connector implements: build a page request, parse a page.
 pub trait Connector: Send + Sync {
     fn info(&self) -> &ConnectorInfo;
@@ -169,6 +177,35 @@ pub trait Connector: Send + Sync {
     /// `None` = the scaffold's default classification.
     fn classify_status(&self, _resp: &RawResponse) -> Option<FetchError> {
         None
+    }
+
+    /// A request for the account's context, made once per run (cached) before the first
+    /// page. `None` = the platform needs none.
+    fn context_request(&self, _creds: &Credentials) -> Option<Result<PageRequest, FetchError>> {
+        None
+    }
+
+    /// Reads the answer to [`Connector::context_request`].
+    fn parse_context(&self, _creds: &Credentials, _resp: &RawResponse) -> Result<AccountContext, FetchError> {
+        Ok(AccountContext::default())
+    }
+
+    /// The currency of amounts when neither the offer nor the account context names one.
+    /// `None` = the platform has no fixed default: such an offer is skipped (NO_CURRENCY)
+    /// rather than labelled with a guess.
+    fn fallback_currency(&self) -> Option<&'static str> {
+        Some("USD")
+    }
+
+    /// A follow-up request one parsed offer needs (CAKE's `GetCampaign` for the tracking
+    /// link); `None` = the page row said everything.
+    fn detail_request(&self, _creds: &Credentials, _offer: &CanonicalOffer) -> Option<Result<PageRequest, FetchError>> {
+        None
+    }
+
+    /// Completes `offer` from the answer to its [`Connector::detail_request`].
+    fn apply_detail(&self, _creds: &Credentials, _offer: &mut CanonicalOffer, _resp: &RawResponse) -> Result<(), FetchError> {
+        Ok(())
     }
 }
 

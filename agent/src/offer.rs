@@ -28,12 +28,35 @@ pub enum UpstreamStatus {
     Unknown,
 }
 
-/// A payout for a goal and/or a set of countries (empty `countries` = every country).
+impl UpstreamStatus {
+    /// The offer runs upstream (or the platform does not say): the admin's imported status
+    /// applies. Paused, pending, expired and deleted offers are not live.
+    pub fn is_live(self) -> bool {
+        matches!(self, UpstreamStatus::Active | UpstreamStatus::Unknown)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamStatus::Active => "active",
+            UpstreamStatus::Paused => "paused",
+            UpstreamStatus::Pending => "pending",
+            UpstreamStatus::Expired => "expired",
+            UpstreamStatus::Deleted => "deleted",
+            UpstreamStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// A payout for a goal and/or a set of countries (empty `countries` = every country;
+/// `excluded_countries` = every country except these).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoalPayout {
     pub goal_id: Option<String>,
     pub goal_name: Option<String>,
     pub countries: Vec<String>,
+    /// "Everywhere except these" (Affise `country_exclude`); empty = no exclusion.
+    #[serde(default)]
+    pub excluded_countries: Vec<String>,
     pub revenue: Decimal,
     pub payout_type: PayoutType,
     pub currency: Option<String>,
@@ -47,6 +70,7 @@ pub struct UpstreamCap {
     /// "daily", "weekly", "monthly" or "total".
     pub period: String,
     pub value: Decimal,
+    /// The goal the cap is set on (its id upstream); `None` = the whole offer.
     pub goal: Option<String>,
 }
 

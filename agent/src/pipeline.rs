@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::offer::CanonicalOffer;
+use crate::offer::{CanonicalOffer, UpstreamStatus};
 
 /// Stable reason codes for dropped offers.
 pub mod reason {
@@ -22,6 +22,7 @@ pub mod reason {
     pub const COUNTRY_PAYOUT_BELOW_MIN: &str = "COUNTRY_PAYOUT_BELOW_MIN";
     pub const COUNTRY_PAYOUT_ABOVE_MAX: &str = "COUNTRY_PAYOUT_ABOVE_MAX";
     pub const NO_EXCHANGE_RATE: &str = "NO_EXCHANGE_RATE";
+    pub const NO_CURRENCY: &str = "NO_CURRENCY";
     pub const OS: &str = "FILTER_OS";
     pub const MODEL: &str = "FILTER_MODEL";
     pub const NO_PREVIEW_URL: &str = "NO_PREVIEW_URL";
@@ -60,14 +61,17 @@ pub struct Rules {
     /// Empty = every offer.
     pub selected: HashSet<String>,
     pub rates: Rates,
-    /// The account's currency when the platform sends none.
-    pub default_currency: String,
+    /// The account's currency when the offer names none; `None` = unknown: such an offer is
+    /// skipped (NO_CURRENCY) rather than labelled with a guess.
+    pub default_currency: Option<String>,
 }
 
 /// A cap to write on the campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CapRow {
     pub source: &'static str,
+    /// The goal an upstream cap is set on; `None` = the whole offer.
+    pub goal: Option<String>,
     pub event: String,
     pub period: String,
     pub value: Decimal,
@@ -81,6 +85,8 @@ pub struct CapRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PayoutRow {
     pub country: Option<String>,
+    /// "Every country except these"; empty = `country` (or every country).
+    pub excluded_countries: Vec<String>,
     pub goal: Option<String>,
     pub goal_name: Option<String>,
     pub revenue: Decimal,
@@ -101,6 +107,8 @@ pub struct CampaignDraft {
     pub impression_url: Option<String>,
     pub thumbnail_url: Option<String>,
     pub status: m::CampaignStatus,
+    /// The offer's status upstream, which decided `status` (see [`campaign_status`]).
+    pub upstream_status: UpstreamStatus,
     pub visibility: m::Visibility,
     pub category: Option<String>,
     pub currency: String,
@@ -160,7 +168,12 @@ pub fn evaluate(offer: &CanonicalOffer, rules: &Rules, now: DateTime<Utc>) -> Ve
     if rules.filters.skip_without_preview_url && offer.preview_url.as_deref().is_none_or(|u| u.trim().is_empty()) {
         return drop(reason::NO_PREVIEW_URL, "no preview URL".into());
     }
-    let currency = offer.currency.clone().unwrap_or_else(|| rules.default_currency.clone());
+    let Some(currency) = offer.currency.clone().or_else(|| rules.default_currency.clone()) else {
+        return drop(
+            reason::NO_CURRENCY,
+            "the offer names no currency and the account's currency is unknown: set the integration's currency field".into(),
+        );
+    };
     if let Some(v) = drop_by_payout(offer, &currency, &countries, rules) {
         return v;
     }
@@ -350,10 +363,18 @@ fn transform(offer: &CanonicalOffer, rules: &Rules, countries: Vec<String>, curr
         .iter()
         .flat_map(|p| {
             let rev = convert(p.revenue, p.payout_type);
-            let cs: Vec<Option<String>> = if p.countries.is_empty() { vec![None] } else { p.countries.iter().cloned().map(Some).collect() };
+            // An exclusion row ("everywhere except X, Y") stays one row: split per country it
+            // would mean "everywhere except X" and "everywhere except Y", which is wider.
+            // A row that lists countries pays in those (less any excluded one).
+            let (cs, excluded): (Vec<Option<String>>, Vec<String>) = if p.countries.is_empty() {
+                (vec![None], p.excluded_countries.clone())
+            } else {
+                (p.countries.iter().filter(|c| !p.excluded_countries.contains(c)).cloned().map(Some).collect(), vec![])
+            };
             let cur = currency_out.clone();
             cs.into_iter().map(move |c| PayoutRow {
                 country: c,
+                excluded_countries: excluded.clone(),
                 goal: p.goal_id.clone(),
                 goal_name: p.goal_name.clone(),
                 revenue: rev,
@@ -369,6 +390,7 @@ fn transform(offer: &CanonicalOffer, rules: &Rules, countries: Vec<String>, curr
             let main = &rules.cap_settings.cap;
             caps.push(CapRow {
                 source: "upstream",
+                goal: c.goal.clone(),
                 event: c.event.clone(),
                 period: c.period.clone(),
                 value: c.value,
@@ -381,6 +403,7 @@ fn transform(offer: &CanonicalOffer, rules: &Rules, countries: Vec<String>, curr
     }
     let cap_row = |c: &m::Cap, source: &'static str| CapRow {
         source,
+        goal: None,
         event: c.event.as_str().into(),
         period: c.period.as_str().into(),
         value: c.value,
@@ -410,7 +433,8 @@ fn transform(offer: &CanonicalOffer, rules: &Rules, countries: Vec<String>, curr
         tracking_url,
         impression_url,
         thumbnail_url: offer.thumbnail_url.clone(),
-        status: rules.imported_status,
+        status: campaign_status(offer.status, rules.imported_status),
+        upstream_status: offer.status,
         visibility: rules.imported_visibility,
         category: offer.categories.first().cloned().or_else(|| rules.default_category.clone()),
         currency: currency_out,
@@ -433,6 +457,19 @@ fn transform(offer: &CanonicalOffer, rules: &Rules, countries: Vec<String>, curr
     };
     d.fingerprint = fingerprint(&d);
     Ok(d)
+}
+
+/// The campaign status an offer gets: the advertiser's status first. An offer live upstream
+/// (active, or a platform that sends no status) gets the admin's imported status; a paused or
+/// deleted offer is paused, a pending one pending, an expired one expired, whatever the
+/// imported status says, so traffic is never sent to an offer the advertiser does not pay for.
+pub fn campaign_status(upstream: UpstreamStatus, imported: m::CampaignStatus) -> m::CampaignStatus {
+    match upstream {
+        UpstreamStatus::Active | UpstreamStatus::Unknown => imported,
+        UpstreamStatus::Paused | UpstreamStatus::Deleted => m::CampaignStatus::Paused,
+        UpstreamStatus::Pending => m::CampaignStatus::Pending,
+        UpstreamStatus::Expired => m::CampaignStatus::Expired,
+    }
 }
 
 /// A stable hash of a draft's content.
@@ -494,7 +531,7 @@ mod tests {
             impression_append: None,
             selected: HashSet::new(),
             rates: Rates::default(),
-            default_currency: "USD".into(),
+            default_currency: Some("USD".into()),
         }
     }
 
@@ -596,6 +633,56 @@ mod tests {
         let tiers: BTreeMap<i64, Option<i64>> = [(1, Some(1)), (2, None), (3, Some(1))].into_iter().collect();
         let p = publisher_payouts(&d, &pr, &tiers);
         assert_eq!(p, vec![(1, dec("2.25"), "tier"), (3, dec("1.75"), "publisher")]);
+    }
+
+    #[test]
+    fn upstream_status_decides_before_the_imported_status() {
+        let now = Utc::now();
+        for (upstream, want) in [
+            (UpstreamStatus::Active, m::CampaignStatus::Active),
+            (UpstreamStatus::Unknown, m::CampaignStatus::Active),
+            (UpstreamStatus::Paused, m::CampaignStatus::Paused),
+            (UpstreamStatus::Deleted, m::CampaignStatus::Paused),
+            (UpstreamStatus::Pending, m::CampaignStatus::Pending),
+            (UpstreamStatus::Expired, m::CampaignStatus::Expired),
+        ] {
+            let mut o = offer("1");
+            o.status = upstream;
+            let Verdict::Import(d) = evaluate(&o, &rules(), now) else { panic!("dropped") };
+            assert_eq!(d.status, want, "upstream {upstream:?}");
+            assert_eq!(d.upstream_status, upstream);
+        }
+        // The admin's imported status applies to live offers only.
+        let mut r = rules();
+        r.imported_status = m::CampaignStatus::Pending;
+        let Verdict::Import(d) = evaluate(&offer("1"), &r, now) else { panic!("dropped") };
+        assert_eq!(d.status, m::CampaignStatus::Pending);
+    }
+
+    #[test]
+    fn goal_caps_keep_their_goal_and_exclusion_payouts_stay_one_row() {
+        let mut o = offer("1");
+        o.caps.push(crate::offer::UpstreamCap {
+            event: "conversions".into(),
+            period: "daily".into(),
+            value: dec("50"),
+            goal: Some("2".into()),
+        });
+        o.payouts.push(crate::offer::GoalPayout {
+            goal_id: None,
+            goal_name: None,
+            countries: vec![],
+            excluded_countries: vec!["US".into(), "CA".into()],
+            revenue: dec("1.5"),
+            payout_type: PayoutType::Fixed,
+            currency: None,
+        });
+        let Verdict::Import(d) = evaluate(&o, &rules(), Utc::now()) else { panic!("dropped") };
+        assert_eq!(d.caps[0].goal.as_deref(), Some("2"));
+        assert_eq!(d.payouts.len(), 1);
+        assert_eq!(d.payouts[0].country, None);
+        assert_eq!(d.payouts[0].excluded_countries, vec!["US", "CA"]);
+        assert_eq!(d.payouts[0].payout, dec("1.2"));
     }
 
     #[test]

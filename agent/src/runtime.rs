@@ -410,12 +410,45 @@ impl Agent {
             impression_append: i.impression_url_append.clone(),
             selected: selected.into_iter().collect(),
             rates: Rates(rates),
-            default_currency: creds
-                .get("currency")
-                .cloned()
-                .filter(|c| domain::validate::currency(c).is_some())
-                .unwrap_or_else(|| "USD".into()),
+            // Completed per run by `account_currency` (the platform's account context).
+            default_currency: creds.get("currency").and_then(|c| domain::validate::currency(c)),
         })
+    }
+
+    /// The currency of amounts sent without one: the account's own (read once per run from
+    /// the platform and cached, HasOffers' network currency), else the integration's
+    /// `currency` field, else the platform's fixed default. `None` = offers without a
+    /// currency are skipped (NO_CURRENCY). Refused credentials fail; any other failure of the
+    /// account call falls back, with a warning in the run's log.
+    async fn account_currency(
+        &self,
+        conn: &dyn Connector,
+        creds: &Credentials,
+        settings: &m::Settings,
+        rules: &Rules,
+        log_to: Option<(i64, i64)>,
+    ) -> Result<Option<String>, FetchError> {
+        let fallback = rules.default_currency.clone().or_else(|| conn.fallback_currency().map(str::to_string));
+        match self.scaffold.fetch_context(conn, creds, settings.rate_limit_per_second).await {
+            Ok(ctx) => Ok(ctx.currency.or(fallback)),
+            Err(f) if matches!(f.error, FetchError::Unauthorized(_) | FetchError::Config(_)) => Err(f.error),
+            Err(f) => {
+                if let Some((integration_id, run_id)) = log_to {
+                    let msg = format!(
+                        "cannot read the account's currency ({}); offers without a currency of their own {}",
+                        f.error,
+                        match &fallback {
+                            Some(c) => format!("are taken as {c}, the integration's currency field"),
+                            None => "are skipped: set the integration's currency field".into(),
+                        }
+                    );
+                    events::log(&self.db, Some(integration_id), Some(run_id), LogLevel::Warn, "ACCOUNT_CONTEXT_FAILED", None, &msg, None)
+                        .await
+                        .map_err(|e| FetchError::Config(e.to_string()))?;
+                }
+                Ok(fallback)
+            }
+        }
     }
 
     fn credentials(&self, i: &integration::Model) -> Credentials {
@@ -585,7 +618,7 @@ impl Agent {
             let next = t + chrono::Duration::minutes(settings.refresh_minutes as i64) + chrono::Duration::seconds(jitter);
             let mut upd = integration::Entity::update_many().col_expr(integration::Column::NextRunAt, Expr::value(next));
             upd = match status {
-                RunStatus::Succeeded | RunStatus::PartiallySucceeded | RunStatus::Held => upd
+                RunStatus::Succeeded | RunStatus::PartiallySucceeded | RunStatus::Warning | RunStatus::Held => upd
                     .col_expr(integration::Column::LastSuccessAt, Expr::value(t))
                     .col_expr(integration::Column::ConsecutiveFailures, Expr::value(0)),
                 _ => upd.col_expr(integration::Column::ConsecutiveFailures, Expr::col(integration::Column::ConsecutiveFailures).add(1)),
@@ -650,11 +683,32 @@ impl Agent {
             }
         };
         let settings: m::Settings = section(&i.settings);
+        let mut rules = rules;
+        match self.account_currency(conn.as_ref(), &creds, &settings, &rules, Some((i.id, run.id))).await {
+            Ok(c) => rules.default_currency = c,
+            Err(e) => {
+                let msg = format!("cannot read the advertiser account: {e}");
+                events::log(db, Some(i.id), Some(run.id), LogLevel::Error, e.code(), None, &msg, None).await?;
+                self.finish(
+                    i,
+                    run.id,
+                    RunStatus::Failed,
+                    &counters,
+                    &filter_counts,
+                    Some((e.code(), msg.clone(), None)),
+                    dry_run,
+                    run.request_id,
+                )
+                .await?;
+                return Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(msg) });
+            }
+        }
         let updatable: HashSet<&'static str> = settings.updatable_columns.iter().map(|c| c.as_str()).collect();
         // Memory per run is one page plus the set of external ids seen (for duplicates and
         // vanished offers): existing campaigns are looked up page by page, not loaded whole.
         let tiers: BTreeMap<i64, Option<i64>> = publisher::Entity::find().all(db).await?.into_iter().map(|p| (p.id, p.tier_id)).collect();
         let mut seen: HashSet<String> = HashSet::new();
+        let mut unidentified_invalid: i64 = 0;
         let mut pager = Pager::new(settings.page_size.unwrap_or(conn.info().default_page_size));
         let mut last_event = Instant::now();
         let mut changed_fields: BTreeMap<String, i64> = BTreeMap::new();
@@ -736,13 +790,22 @@ impl Agent {
                 match o {
                     Err(inv) => {
                         counters.invalid += 1;
+                        // The offer is in the feed: its campaign keeps its last good values and
+                        // is never paused as vanished. One without an id could be any
+                        // campaign, so nothing is paused as vanished in this run.
+                        match &inv.external_id {
+                            Some(id) => {
+                                seen.insert(id.clone());
+                            }
+                            None => unidentified_invalid += 1,
+                        }
                         logs.push(log_row(
                             i.id,
                             run.id,
                             LogLevel::Warn,
                             "OFFER_INVALID",
                             inv.external_id.as_deref(),
-                            &format!("offer skipped: {}", inv.reason),
+                            &format!("offer skipped, its campaign (if any) keeps its last good values: {}", inv.reason),
                         ));
                     }
                     Ok(offer) if !seen.insert(offer.external_id.clone()) => {
@@ -814,7 +877,7 @@ impl Agent {
                             counters.unchanged += 1;
                             continue;
                         }
-                        let plan = store::plan_update(c, run.id, d, &updatable, reactivate, &rules, t);
+                        let plan = store::plan_update(c, run.id, d, &updatable, reactivate, t);
                         for k in &plan.kept {
                             counters.locked_kept += 1;
                             logs.push(log_row(
@@ -954,6 +1017,14 @@ impl Agent {
                 }
             }
         }
+        if unidentified_invalid > 0 && !gone.is_empty() {
+            let msg = format!(
+                "{unidentified_invalid} offer(s) in the feed could not be read and have no id: any of the {} campaigns missing from the feed may be one of them, so none is paused or deleted in this run",
+                gone.len()
+            );
+            events::log(db, Some(i.id), Some(run.id), LogLevel::Warn, "VANISH_SKIPPED", None, &msg, None).await?;
+            gone.clear();
+        }
         let to_pause: Vec<&Known> = gone.iter().filter(|c| c.active && !c.status_locked).collect();
         let share = if live == 0 {
             rust_decimal::Decimal::ZERO
@@ -1048,8 +1119,22 @@ impl Agent {
             }
         }
         tx.commit().await?;
-        let status = if counters.invalid > 0 { RunStatus::PartiallySucceeded } else { RunStatus::Succeeded };
-        self.finish(i, run.id, status, &counters, &filter_counts, None, false, run.request_id).await?;
+        let kept = counters.created + counters.updated + counters.unchanged;
+        let considered = counters.fetched - counters.not_selected - counters.duplicates;
+        let (status, warning) = if considered > 0 && kept == 0 {
+            // A non-empty feed that imports nothing is never a plain success.
+            let reasons = filter_counts.iter().map(|(code, n)| format!("{n} {code}")).collect::<Vec<_>>().join(", ");
+            let invalid = if counters.invalid > 0 { format!("{} OFFER_INVALID", counters.invalid) } else { String::new() };
+            let why = [reasons, invalid].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
+            let msg = format!("the feed sent {considered} offer(s) and none was imported ({why}); see the offer logs for each reason");
+            events::log(db, Some(i.id), Some(run.id), LogLevel::Warn, "NOTHING_IMPORTED", None, &msg, None).await?;
+            (RunStatus::Warning, Some(("NOTHING_IMPORTED", msg, None)))
+        } else if counters.invalid > 0 {
+            (RunStatus::PartiallySucceeded, None)
+        } else {
+            (RunStatus::Succeeded, None)
+        };
+        self.finish(i, run.id, status, &counters, &filter_counts, warning, false, run.request_id).await?;
         Ok(RunSummary { run_id: run.id, status, counters, filter_counts, error: None })
     }
 
@@ -1097,11 +1182,12 @@ impl Agent {
         let p = preview_request::Entity::find_by_id(preview_id).one(db).await?.ok_or_else(|| DbErr::RecordNotFound("preview".into()))?;
         let i =
             integration::Entity::find_by_id(p.integration_id).one(db).await?.ok_or_else(|| DbErr::RecordNotFound("integration".into()))?;
-        let rules = Rules { selected: HashSet::new(), ..self.rules_for(&i).await? };
+        let mut rules = Rules { selected: HashSet::new(), ..self.rules_for(&i).await? };
         let creds = self.credentials(&i);
         let settings: m::Settings = section(&i.settings);
         let outcome: Result<(i32, i32), FetchError> = async {
             let conn = self.connector(&i.connector)?;
+            rules.default_currency = self.account_currency(conn.as_ref(), &creds, &settings, &rules, None).await?;
             let mut pager = Pager::new(settings.page_size.unwrap_or(conn.info().default_page_size));
             let (mut total, mut would) = (0, 0);
             loop {
@@ -1244,6 +1330,7 @@ fn preview_row(preview_id: i64, o: &CanonicalOffer, v: Verdict) -> preview_offer
         countries: Set(serde_json::to_string(&o.countries).unwrap_or_default()),
         offer: Set(serde_json::to_string(&json!({"name": o.name, "revenue": o.revenue, "currency": o.currency, "countries": o.countries}))
             .unwrap_or_default()),
+        upstream_status: Set(Some(o.status.as_str().into())),
         ..Default::default()
     };
     match v {
@@ -1254,6 +1341,7 @@ fn preview_row(preview_id: i64, o: &CanonicalOffer, v: Verdict) -> preview_offer
             currency: Set(Some(d.currency.clone())),
             countries: Set(serde_json::to_string(&d.countries).unwrap_or_default()),
             final_tracking_url: Set(d.tracking_url.clone()),
+            status: Set(Some(d.status.as_str().into())),
             ..base
         },
         Verdict::Drop { code, reason } => preview_offer::ActiveModel {

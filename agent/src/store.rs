@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::Utc;
 use domain::{
     entity::{campaign, campaign_cap, campaign_country, campaign_payout, campaign_publisher_payout},
-    money,
+    model as m, money,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable, QueryFilter, Set, sea_query::OnConflict};
 use serde_json::json;
@@ -96,7 +96,8 @@ pub fn new_campaign(integration_id: i64, run_id: i64, d: &CampaignDraft, t: chro
         fingerprint: Set(d.fingerprint.clone()),
         provenance: Set(provenance_for(SYNC_COLUMNS, run_id, t, None)),
         locked_columns: Set("[]".into()),
-        paused_by: Set(None),
+        paused_by: Set((!d.upstream_status.is_live()).then(|| "upstream".to_string())),
+        upstream_status: Set(Some(d.upstream_status.as_str().into())),
         last_run_id: Set(Some(run_id)),
         first_seen_at: Set(t),
         last_seen_at: Set(t),
@@ -129,7 +130,6 @@ pub fn plan_update(
     d: &CampaignDraft,
     updatable: &HashSet<&'static str>,
     reactivate: bool,
-    rules: &Rules,
     t: chrono::DateTime<Utc>,
 ) -> Planned {
     let lock = locked(&c.locked_columns);
@@ -164,11 +164,35 @@ pub fn plan_update(
     col!("os", os, js(&d.os));
     col!("devices", devices, js(&d.devices));
     col!("expires_at", expires_at, d.expires_at);
-    if reactivate && !lock.iter().any(|l| l == "status") {
-        am.status = Set(rules.imported_status.as_str().into());
-        am.paused_by = Set(None);
-        am.vanished_at = Set(None);
-        changed.push("status");
+    let status_locked = lock.iter().any(|l| l == "status");
+    let want = d.status.as_str();
+    let upstream_live = d.upstream_status.is_live();
+    let by = c.paused_by.as_deref();
+    // The advertiser's status wins over "updatable columns": an offer paused (pending,
+    // expired, deleted) upstream stops the campaign, and one live again restarts a campaign
+    // only upstream (or a vanished feed) had stopped. Only a hand edit (a lock) keeps status.
+    let follow = reactivate
+        || (!upstream_live && c.status == m::CampaignStatus::Active.as_str())
+        || (!upstream_live && by == Some("upstream"))
+        || (upstream_live && by == Some("upstream"))
+        || updatable.contains("status");
+    if c.status != want || reactivate || (by == Some("upstream") && upstream_live) {
+        if status_locked {
+            if c.status != want {
+                kept.push("status".into());
+            }
+        } else if follow {
+            am.status = Set(want.into());
+            am.paused_by = Set((!upstream_live).then(|| "upstream".to_string()));
+            am.vanished_at = Set(None);
+            if c.status != want || reactivate {
+                changed.push("status");
+            }
+        }
+    }
+    let upstream = Some(d.upstream_status.as_str().to_string());
+    if c.upstream_status != upstream {
+        am.upstream_status = Set(upstream);
     }
     am.fingerprint = Set(d.fingerprint.clone());
     am.consecutive_misses = Set(0);
@@ -178,7 +202,11 @@ pub fn plan_update(
     if !changed.is_empty() {
         am.updated_at = Set(t);
     }
-    let children = changed.iter().any(|c| matches!(*c, "countries" | "revenue" | "payout"));
+    // Goal/country payouts and upstream caps live in child rows: a draft that changed while
+    // revenue or payout is updatable rewrites them even when the default amount is the same.
+    let amounts_updatable = ["revenue", "payout"].iter().any(|k| updatable.contains(k) && !lock.iter().any(|l| l == k));
+    let children =
+        changed.iter().any(|c| matches!(*c, "countries" | "revenue" | "payout")) || (amounts_updatable && c.fingerprint != d.fingerprint);
     Planned { row: am, changed, kept, children }
 }
 
@@ -257,6 +285,7 @@ async fn write_children(
                 payout: Set(money::to_db(p.payout)),
                 payout_type: Set(p.payout_type.as_str().into()),
                 currency: Set(p.currency.clone()),
+                excluded_countries: Set(js(&p.excluded_countries)),
                 ..Default::default()
             })
         })
@@ -274,6 +303,7 @@ async fn write_children(
                 counting: Set(c.counting.clone()),
                 timezone: Set(c.timezone.clone()),
                 over_delivery: Set(c.over_delivery.clone()),
+                goal: Set(c.goal.clone()),
                 ..Default::default()
             })
         })

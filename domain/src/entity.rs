@@ -137,8 +137,10 @@ pub mod campaign {
         pub provenance: String,
         /// JSON array of column names edited by hand and kept until unlocked.
         pub locked_columns: String,
-        /// "sync" when the agent paused it (vanished), "hand" when a person did.
+        /// "sync" (its offer vanished), "upstream" (the advertiser paused it) or "hand".
         pub paused_by: Option<String>,
+        /// The offer's status on the advertiser's platform as last seen.
+        pub upstream_status: Option<String>,
         pub last_run_id: Option<i64>,
         pub first_seen_at: DateTimeUtc,
         pub last_seen_at: DateTimeUtc,
@@ -178,6 +180,8 @@ pub mod campaign_payout {
         pub payout: String,
         pub payout_type: String,
         pub currency: String,
+        /// "Every country except these" (a JSON list); `[]` = `country` (or every country).
+        pub excluded_countries: String,
     }
     no_relations!();
 }
@@ -199,6 +203,8 @@ pub mod campaign_cap {
         pub counting: String,
         pub timezone: String,
         pub over_delivery: String,
+        /// The goal the advertiser set this cap on; `None` = the whole offer.
+        pub goal: Option<String>,
     }
     no_relations!();
 }
@@ -328,6 +334,10 @@ pub mod preview_offer {
         pub final_tracking_url: Option<String>,
         pub preview_url: Option<String>,
         pub offer: String,
+        /// The campaign status the offer would get (import verdicts).
+        pub status: Option<String>,
+        /// The offer's status upstream, which decides `status`.
+        pub upstream_status: Option<String>,
     }
     no_relations!();
 }

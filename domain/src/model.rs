@@ -81,7 +81,11 @@ string_enum!(
 );
 string_enum!(
     /// Sync run status.
-    RunStatus { Queued = "queued", Running = "running", Succeeded = "succeeded", PartiallySucceeded = "partially_succeeded", Failed = "failed", Held = "held", Cancelled = "cancelled" }
+    RunStatus { Queued = "queued", Running = "running", Succeeded = "succeeded", PartiallySucceeded = "partially_succeeded",
+        /// The run finished but imported nothing from a non-empty feed (every offer filtered
+        /// or invalid): its error code NOTHING_IMPORTED and log say why.
+        Warning = "warning",
+        Failed = "failed", Held = "held", Cancelled = "cancelled" }
 );
 string_enum!(
     /// What started a run.

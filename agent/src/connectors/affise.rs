@@ -230,25 +230,18 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
             });
         }
         let listed = lenient::countries(strings(&p["countries"]));
-        let countries = if lenient::boolean(&p["country_exclude"]) == Some(true) && !listed.is_empty() {
-            // "Every geo but these": expressible only against the offer's own geo list.
-            let rest: Vec<String> = offer.countries.iter().filter(|c| !listed.contains(c)).cloned().collect();
-            if rest.is_empty() {
-                continue;
-            }
-            rest
-        } else {
-            listed
-        };
+        // `country_exclude: true`: the row pays in every geo except the listed ones.
+        let (countries, excluded_countries) =
+            if lenient::boolean(&p["country_exclude"]) == Some(true) { (vec![], listed) } else { (listed, vec![]) };
         let goal_name = goal_id.as_deref().and_then(|g| lenient::string(&goals[g])).or_else(|| lenient::string(&p["title"]));
-        offer.payouts.push(GoalPayout { goal_id, goal_name, countries, revenue, payout_type, currency });
+        offer.payouts.push(GoalPayout { goal_id, goal_name, countries, excluded_countries, revenue, payout_type, currency });
     }
 
     push_unique(&mut offer.categories, strings(&o["categories"]));
     if offer.categories.is_empty() {
         push_unique(&mut offer.categories, lenient::items(&o["full_categories"]).into_iter().filter_map(|c| lenient::string(&c["title"])));
     }
-    offer.caps = lenient::items(&o["caps"]).into_iter().filter_map(cap).collect();
+    offer.caps = lenient::items(&o["caps"]).into_iter().flat_map(|c| caps(c, goals)).collect();
     offer.expires_at = lenient::datetime(&o["stop_at"]);
     offer.thumbnail_url = lenient::string(&o["logo"]);
     offer.raw = o.clone();
@@ -263,32 +256,56 @@ fn description(o: &Value) -> Option<String> {
         .or_else(|| lenient::string(&o["description"]))
 }
 
-/// A cap rule. Hourly, impression and per-country caps have no canonical form and are skipped;
-/// 0 = unlimited.
-fn cap(c: &Value) -> Option<UpstreamCap> {
-    let period = match lower(&c["period"])?.as_str() {
-        "day" => "daily",
-        "week" => "weekly",
-        "month" => "monthly",
-        "all" => "total",
-        _ => return None,
+/// The caps of one cap rule (research §3.4: `{period, type, value, goals, goal_type,
+/// country_type, country}`):
+///
+/// | Affise | cap |
+/// |---|---|
+/// | `period` day / week / month / all | daily / weekly / monthly / total (hour: skipped) |
+/// | `type` conversions / clicks / budget | conversions / clicks / payout (impressions: skipped) |
+/// | `goal_type` all | one cap on the whole offer |
+/// | `goal_type` exact, `goals` {"1": ..., "2": ...} | one cap shared by those goals (goal "1,2") |
+/// | `goal_type` each | one cap per goal (the rule's `goals`, else every goal of the offer) |
+/// | `country_type` each / exact | skipped: per-country caps have no column yet |
+/// | `value` 0 | unlimited: no cap |
+fn caps(c: &Value, offer_goals: &Value) -> Vec<UpstreamCap> {
+    let period = match lower(&c["period"]).as_deref() {
+        Some("day") => "daily",
+        Some("week") => "weekly",
+        Some("month") => "monthly",
+        Some("all") => "total",
+        _ => return vec![],
     };
-    let event = match lower(&c["type"])?.as_str() {
-        "conversions" => "conversions",
-        "clicks" => "clicks",
-        "budget" => "payout",
-        _ => return None,
+    let event = match lower(&c["type"]).as_deref() {
+        Some("conversions") => "conversions",
+        Some("clicks") => "clicks",
+        Some("budget") => "payout",
+        _ => return vec![],
     };
     if !matches!(lower(&c["country_type"]).as_deref(), None | Some("all")) {
-        return None;
+        return vec![];
     }
-    let value = lenient::decimal(&c["value"]).filter(|v| *v > Decimal::ZERO)?;
-    let goal = match (lower(&c["goal_type"]).as_deref(), &c["goals"]) {
-        (Some("exact"), Value::Object(m)) if !m.is_empty() => Some(m.keys().cloned().collect::<Vec<_>>().join(",")),
-        (Some("exact"), goals) => Some(strings(goals).join(",")).filter(|g| !g.is_empty()),
-        _ => None,
+    let Some(value) = lenient::decimal(&c["value"]).filter(|v| *v > Decimal::ZERO) else {
+        return vec![];
     };
-    Some(UpstreamCap { event: event.into(), period: period.into(), value, goal })
+    let keys = |g: &Value| -> Vec<String> {
+        match g {
+            Value::Object(m) => m.keys().cloned().collect(),
+            other => strings(other),
+        }
+    };
+    let goals: Vec<Option<String>> = match lower(&c["goal_type"]).as_deref() {
+        Some("exact") => vec![Some(keys(&c["goals"]).join(",")).filter(|g| !g.is_empty())],
+        Some("each") => {
+            let mut g = keys(&c["goals"]);
+            if g.is_empty() {
+                g = keys(offer_goals);
+            }
+            if g.is_empty() { vec![None] } else { g.into_iter().map(Some).collect() }
+        }
+        _ => vec![None],
+    };
+    goals.into_iter().map(|goal| UpstreamCap { event: event.into(), period: period.into(), value, goal }).collect()
 }
 
 /// A money field: absent = 0; present but not a non-negative number = an error.
@@ -340,8 +357,9 @@ mod tests {
         assert_eq!((o.revenue, o.payout_type, o.model), (Decimal::ZERO, PayoutType::Fixed, Some(OfferModel::Cpa)));
         // "usd" upper-cased
         assert_eq!(o.currency.as_deref(), Some("USD"));
-        // "every geo but US" cannot be listed without an offer geo list: the row is left out
-        assert!(o.payouts.is_empty());
+        // "type: fixed, country_exclude: true, countries: [US]": pays everywhere except US
+        let rows: Vec<_> = o.payouts.iter().map(|p| (p.countries.clone(), p.excluded_countries.clone(), p.payout_type)).collect();
+        assert_eq!(rows, [(vec![], vec!["US".to_string()], PayoutType::Fixed)]);
         assert_eq!(o.thumbnail_url.as_deref(), Some("http://YOUR_API_DOMAIN/images/cpa/logos/2602108452.png"));
         let caps: Vec<_> = o.caps.iter().map(|c| (c.event.as_str(), c.period.as_str(), c.value, c.goal.as_deref())).collect();
         assert_eq!(caps, [("conversions", "daily", dec("10"), None)]);
@@ -426,8 +444,9 @@ mod tests {
         let o = only(&page);
         assert_eq!((o.payout_type, o.revenue, o.model), (PayoutType::Percent, dec("12.5"), Some(OfferModel::Cps)));
         assert_eq!(o.currency.as_deref(), Some("EUR"));
-        let rows: Vec<_> = o.payouts.iter().map(|p| (p.goal_name.as_deref(), p.countries.clone(), p.revenue)).collect();
-        assert_eq!(rows, [(Some("Sale"), vec![], dec("12.5")), (Some("Sale"), vec!["US".to_string(), "CA".to_string()], dec("10"))]);
+        let rows: Vec<_> =
+            o.payouts.iter().map(|p| (p.goal_name.as_deref(), p.countries.clone(), p.excluded_countries.clone(), p.revenue)).collect();
+        assert_eq!(rows, [(Some("Sale"), vec![], vec![], dec("12.5")), (Some("Sale"), vec![], vec!["GB".to_string()], dec("10"))]);
         assert_eq!(o.countries, ["US", "CA", "GB"]);
         // a denied country that is also allowed stays allowed
         assert_eq!(o.blocked_countries, ["DE"]);

@@ -5,8 +5,23 @@
 //! The XML is read into JSON (the offer's `raw`) by [`xml_to_json`]: namespaces dropped,
 //! `xsi:nil="true"` as null, list elements (`offers`, `allowed_countries`, ...) always arrays.
 //! Payouts are text with a symbol (`$2.50`) and no ISO code, so the currency comes from the
-//! `currency` credential field. The feed has no tracking links (CAKE makes one per approved
-//! campaign); an optional template builds them from `campaign_id`.
+//! `currency` credential field. The feed has no tracking links: CAKE makes them per creative
+//! of the affiliate's campaign, so every offer the affiliate runs (it has a `campaign_id`)
+//! costs one `GET /affiliates/api/2/offers.asmx/GetCampaign?campaign_id=` (research §4.1),
+//! through the account's rate limit and the response cache, whose first creative's
+//! `unique_link` is the tracking link. An optional template rewrites links as
+//! `https://<tracking domain>/?a={affiliate_id}&c={creative_id}`.
+//!
+//! | CAKE | campaign |
+//! |---|---|
+//! | `offer_status/status_name` Public, Apply To Run, Pending, Active / Inactive, Paused... | upstream status active / paused... |
+//! | `campaign_id` (nil = the affiliate does not run the offer) | approved; GetCampaign gives the link |
+//! | GetCampaign `creatives/creative_info[0]/unique_link`, `creative_id` | tracking URL (or the template with `{creative_id}`) |
+//! | `payout` "$2.50" / "12%", `price_format` CPA, CPL, RevShare... | revenue, FIXED / PERCENT, model |
+//! | `description` (as sent; `restrictions` and `advertiser_extended_terms` stay in `raw`) | description |
+//! | `allowed_countries/country/country_code` | countries |
+//! | "android" / "iOS" as a word of `offer_name` (the feed has no OS field) | OS |
+//! | `vertical_name`, `tags` | categories |
 
 use std::convert::Infallible;
 
@@ -17,12 +32,13 @@ use serde_json::Value;
 use super::{
     Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, append_path,
     base_url, body, fill,
-    lenient::{self, approval_word, describe, model_word, payout_type_word, status_word, unique},
+    lenient::{self, approval_word, model_word, payout_type_word, status_word, unique},
     required,
 };
 use crate::offer::{Approval, CanonicalOffer, UpstreamStatus};
 
 const FEED_PATH: &str = "/affiliates/api/4/offers.asmx/OfferFeed";
+const CAMPAIGN_PATH: &str = "/affiliates/api/2/offers.asmx/GetCampaign";
 /// Elements whose children form a list, even when there is one child or none.
 const LIST_ELEMENTS: &[&str] = &["offers", "allowed_countries", "allowed_media_types", "tags", "creatives"];
 
@@ -77,9 +93,9 @@ impl Cake {
                         label: "Tracking link template",
                         required: false,
                         secret: false,
-                        help: "Your CAKE tracking link with {campaign_id} where the campaign id goes (also {affiliate_id}, {offer_id}, \
-                               {offer_contract_id}); used for the offers you run (they have a campaign) when the feed sends no link. \
-                               Without it those offers have no tracking link",
+                        help: "Only to change the links CAKE gives (another tracking domain): your CAKE tracking link with \
+                               {creative_id} where the creative id goes, e.g. https://trk.example.com/?a={affiliate_id}&c={creative_id} \
+                               (also {campaign_id}, {offer_id}, {offer_contract_id}). Empty = the link GetCampaign returns",
                     },
                 ],
                 paging: PagingStyle::RowOffset,
@@ -144,6 +160,72 @@ impl Connector for Cake {
         })
     }
 
+    /// GetCampaign for an offer the affiliate runs (it has a campaign) but whose row has no link.
+    fn detail_request(&self, creds: &Credentials, offer: &CanonicalOffer) -> Option<Result<PageRequest, FetchError>> {
+        if offer.tracking_url.is_some() {
+            return None;
+        }
+        let campaign = lenient::string(&offer.raw["campaign_id"])?;
+        Some((|| {
+            let mut url = append_path(base_url(creds, required(creds, "api_url")?)?, CAMPAIGN_PATH)?;
+            url.query_pairs_mut()
+                .append_pair("api_key", required(creds, "api_key")?)
+                .append_pair("affiliate_id", required(creds, "affiliate_id")?)
+                .append_pair("campaign_id", &campaign);
+            Ok(PageRequest { url, headers: vec![], basic_auth: None })
+        })())
+    }
+
+    /// The tracking link of the campaign's first creative with a `unique_link` (or the
+    /// template filled with its `creative_id`). A campaign without one is an invalid offer
+    /// whose reason names the field to fill, never a silently unrunnable one.
+    fn apply_detail(&self, creds: &Credentials, offer: &mut CanonicalOffer, resp: &RawResponse) -> Result<(), FetchError> {
+        let settings = Settings::from(creds)?;
+        let campaign = lenient::string(&offer.raw["campaign_id"]).unwrap_or_default();
+        let text = body::text("cake", &resp.body)?;
+        if body::looks_like_html(text) {
+            return Err(FetchError::InvalidPayload(format!("GetCampaign {campaign}: cake sent an HTML page instead of XML")));
+        }
+        let (_, root) = xml_to_json(text).map_err(|e| FetchError::InvalidPayload(format!("GetCampaign {campaign}: cake sent {e}")))?;
+        if let Value::String(message) = root {
+            return Err(body::classify_message("cake", message));
+        }
+        if lenient::string(&root["success"]).as_deref().map(str::to_lowercase).as_deref() != Some("true") {
+            let why = message(&root).unwrap_or_else(|| "success is not true".into());
+            return Err(FetchError::InvalidPayload(format!("GetCampaign {campaign} failed: {why}")));
+        }
+        let c = if root["campaign"].is_object() { &root["campaign"] } else { &root };
+        let creatives = lenient::rows(&c["creatives"]);
+        let creative = creatives.iter().find(|k| lenient::string(&k["unique_link"]).is_some()).or(creatives.first());
+        let creative_id = creative.and_then(|k| lenient::string(&k["creative_id"]));
+        let link = match (settings.tracking_link_template, &creative_id) {
+            (Some(template), Some(creative_id)) => {
+                let contract = lenient::string(&offer.raw["offer_contract_id"]);
+                fill(template, |name| {
+                    Ok::<_, Infallible>(match name {
+                        "creative_id" => Some(creative_id.clone()),
+                        "campaign_id" => Some(campaign.clone()),
+                        "offer_id" => Some(offer.external_id.clone()),
+                        "offer_contract_id" => contract.clone(),
+                        "affiliate_id" => settings.affiliate_id.map(str::to_string),
+                        _ => None,
+                    })
+                })
+                .ok()
+            }
+            _ => creative.and_then(|k| lenient::string(&k["unique_link"])),
+        };
+        let Some(link) = link else {
+            return Err(FetchError::InvalidPayload(format!(
+                "GetCampaign {campaign} returned no creative with a unique_link: the offer has no tracking link; fill the \
+                 integration's 'tracking_link_template' (https://<tracking domain>/?a={{affiliate_id}}&c={{creative_id}})"
+            )));
+        };
+        offer.tracking_url = Some(link);
+        offer.raw["creative_id"] = creative_id.map_or(Value::Null, Value::String);
+        Ok(())
+    }
+
     fn classify_status(&self, resp: &RawResponse) -> Option<FetchError> {
         // A bad key can be an HTTP 500 SOAP fault; its text says so.
         let text = body::text("cake", &resp.body).ok()?;
@@ -171,11 +253,11 @@ impl<'a> Settings<'a> {
         };
         let tracking_link_template = get("tracking_link_template");
         if let Some(t) = tracking_link_template
-            && !((t.starts_with("https://") || t.starts_with("http://")) && t.contains("{campaign_id}"))
+            && !((t.starts_with("https://") || t.starts_with("http://")) && t.contains("{creative_id}"))
         {
-            // CAKE links are per campaign: without the id every offer would get the same link.
+            // CAKE links name the creative (`c=`): without it every offer would get one link.
             return Err(FetchError::Config(format!(
-                "tracking_link_template '{t}' must be an http(s) URL with {{campaign_id}} where the campaign id goes"
+                "tracking_link_template '{t}' must be an http(s) URL with {{creative_id}} where the creative id goes (CAKE links carry it as c=)"
             )));
         }
         Ok(Self { currency, affiliate_id: get("affiliate_id"), tracking_link_template })
@@ -205,11 +287,11 @@ fn offer(r: &Value, settings: &Settings<'_>) -> Result<CanonicalOffer, InvalidOf
     let id = id.clone().ok_or_else(|| fail("no offer_id".into()))?;
     let name = lenient::string(&r["offer_name"]).ok_or_else(|| fail("no offer_name".into()))?;
     let mut o = CanonicalOffer::new(id.clone(), name);
-    (o.description_html, o.description_text) = describe([
-        ("", lenient::string(&r["description"])),
-        ("Restrictions: ", lenient::string(&r["restrictions"])),
-        ("Terms: ", lenient::string(&r["advertiser_extended_terms"])),
-    ]);
+    // The description as sent; restrictions and terms are other fields (kept in `raw`).
+    if let Some(d) = r["description"].as_str().filter(|d| !d.trim().is_empty()) {
+        o.description_text = Some(lenient::html_to_text(d)).filter(|t| !t.is_empty());
+        o.description_html = Some(d.to_string());
+    }
     o.preview_url = lenient::string(&r["preview_link"]);
     o.thumbnail_url = lenient::string(&r["thumbnail_image_url"]);
     let status_name = lenient::string(&r["offer_status"]["status_name"]);
@@ -221,23 +303,10 @@ fn offer(r: &Value, settings: &Settings<'_>) -> Result<CanonicalOffer, InvalidOf
         (None, None) => Approval::Unknown,
     };
     o.status = status_name.as_deref().map_or(UpstreamStatus::Unknown, status);
-    // The OfferFeed carries no links: CAKE makes one per campaign, once the affiliate runs the
-    // offer. A row that has one (`tracking_link`, as CAKE's JSON campaign feed sends) keeps it;
-    // otherwise the template builds it from the campaign.
+    // The OfferFeed carries no links: CAKE makes them per creative of the affiliate's
+    // campaign, read by GetCampaign ([`Connector::detail_request`]). A row that has one
+    // (`tracking_link`, as CAKE's JSON campaign feed sends) keeps it.
     o.tracking_url = lenient::string(&r["tracking_link"]);
-    if let (None, Some(template), Some(campaign)) = (&o.tracking_url, settings.tracking_link_template, &campaign_id) {
-        let contract = lenient::string(&r["offer_contract_id"]);
-        let link = fill(template, |name| {
-            Ok::<_, Infallible>(match name {
-                "campaign_id" => Some(campaign.clone()),
-                "offer_id" => Some(id.clone()),
-                "offer_contract_id" => contract.clone(),
-                "affiliate_id" => settings.affiliate_id.map(str::to_string),
-                _ => None,
-            })
-        });
-        o.tracking_url = link.ok();
-    }
     let payout = lenient::string(&r["payout"]).ok_or_else(|| fail("no payout".into()))?;
     o.revenue = lenient::decimal_str(&payout).ok_or_else(|| fail(format!("payout '{payout}' is not a number")))?;
     let price_format = lenient::string(&r["price_format"]);
@@ -271,10 +340,11 @@ fn status(name: &str) -> UpstreamStatus {
 }
 
 /// The feed has no OS field; names say it ("Eternal Uprising ( android)", "... iOS"). Only
-/// the mobile OS words count: "Windows" or "Mac" in an offer name seldom means the platform.
+/// the words "android" and "ios" count: "iPhone" or "iPad" in a name is usually the prize of
+/// a sweepstake ("Win an iPhone 15"), and "Windows" or "Mac" seldom means the platform.
 fn os_in_name(name: &str) -> Vec<String> {
-    let words = name.split(|c: char| !c.is_ascii_alphanumeric()).map(lenient::os_name);
-    unique(words.filter(|os| os == "android" || os == "ios"))
+    let words = name.split(|c: char| !c.is_ascii_alphanumeric()).map(str::to_ascii_lowercase);
+    unique(words.filter(|w| w == "android" || w == "ios"))
 }
 
 /// An XML element being read.
@@ -386,7 +456,7 @@ fn close(node: Open, stack: &mut [Open], root: &mut Option<(String, Value)>) -> 
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
+    use std::{collections::BTreeMap, str::FromStr};
 
     use domain::model::OfferModel;
     use rust_decimal::Decimal;
@@ -451,8 +521,9 @@ mod tests {
         assert_eq!((b.external_id.as_str(), b.revenue), ("158", dec("3.00")));
         assert_eq!(b.os, ["ios"]);
         assert_eq!(b.countries, ["AU", "CA", "GB", "US"]);
-        assert_eq!(b.description_html.as_deref(), Some("Restrictions: No Incent,\n\nTerms: Target: iOS 6.0 + ( no Ipods )"));
-        assert_eq!(b.description_text.as_deref(), Some("Restrictions: No Incent, Terms: Target: iOS 6.0 + ( no Ipods )"));
+        // <description/> is empty: restrictions and terms are other fields, not a description.
+        assert_eq!((b.description_html.as_deref(), b.description_text.as_deref()), (None, None));
+        assert_eq!(b.raw["restrictions"], "No Incent,");
         // raw is the <offer> element as JSON: nil is null, empty is "", lists are arrays.
         assert_eq!(a.raw["offer_id"], "169");
         assert_eq!(a.raw["campaign_id"], Value::Null);
@@ -462,8 +533,25 @@ mod tests {
         assert_eq!(a.raw["tags"], serde_json::json!([]));
     }
 
+    /// A GetCampaign answer with the given creatives (`(creative_id, unique_link)`).
+    fn campaign(creatives: &[(&str, &str)]) -> String {
+        let items: String = creatives
+            .iter()
+            .map(|(id, link)| format!("<creative_info><creative_id>{id}</creative_id><creative_name>Banner</creative_name><unique_link>{link}</unique_link></creative_info>"))
+            .collect();
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8"?>
+<campaign_response xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://cakemarketing.com/affiliates/api/2/">
+<success>true</success><campaign><campaign_id>1234</campaign_id><offer_id>7</offer_id><creatives>{items}</creatives></campaign></campaign_response>"#
+        )
+    }
+
+    fn detail(c: &Credentials, offer: &mut CanonicalOffer, body: &str) -> Result<(), FetchError> {
+        Cake::new().apply_detail(c, offer, &response(200, body))
+    }
+
     #[test]
-    fn configured_currency_and_tracking_template_apply_to_approved_campaigns() {
+    fn an_offer_with_a_campaign_gets_the_link_of_its_first_creative_from_get_campaign() {
         let body = feed(
             "<offer><offer_id>7</offer_id><offer_contract_id>9</offer_contract_id><campaign_id>1234</campaign_id>\
              <offer_name>Shop &amp; Save</offer_name><offer_status><status_name>Active</status_name></offer_status>\
@@ -472,56 +560,73 @@ mod tests {
              <allowed_countries><country><country_code>DE</country_code></country></allowed_countries>\
              <tags><tag><tag_name>Retail</tag_name></tag></tags></offer>",
         );
-        let template = "https://trk.example/?a={affiliate_id}&c={campaign_id}&s1={click_id}";
-        let c = creds(&[("currency", "eur"), ("tracking_link_template", template)]);
+        let c = creds(&[("currency", "eur")]);
         let page = parse_with(&c, &body).expect("page");
-        let o = page.offers[0].as_ref().expect("offer");
+        let mut o = page.offers[0].as_ref().expect("offer").clone();
+        assert_eq!((o.approval, o.tracking_url.as_deref()), (Approval::Approved, None));
+        let req = Cake::new().detail_request(&c, &o).expect("a GetCampaign call").expect("request");
+        assert_eq!(req.url.path(), "/affiliates/api/2/offers.asmx/GetCampaign");
+        let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
+        assert_eq!((q["campaign_id"].as_str(), q["affiliate_id"].as_str(), q["api_key"].as_str()), ("1234", "42", "k3y"));
+        detail(&c, &mut o, &campaign(&[("11", "https://trk.example/?a=42&amp;c=11"), ("12", "https://trk.example/?a=42&amp;c=12")]))
+            .expect("detail");
+        assert_eq!(o.tracking_url.as_deref(), Some("https://trk.example/?a=42&c=11"));
+        assert_eq!((o.is_approved(), o.raw["creative_id"].as_str()), (true, Some("11")));
         assert_eq!(o.name, "Shop & Save");
-        assert_eq!(o.tracking_url.as_deref(), Some("https://trk.example/?a=42&c=1234&s1={click_id}"), "unknown placeholders stay");
-        assert_eq!((o.approval, o.is_approved()), (Approval::Approved, true));
         assert_eq!((o.revenue, o.payout_type, o.model), (dec("15"), PayoutType::Percent, Some(OfferModel::RevShare)));
         assert_eq!(o.currency.as_deref(), Some("EUR"));
-        assert_eq!(o.countries, ["DE"]);
-        assert_eq!(o.categories, ["Retail"]);
+        assert_eq!((o.countries.as_slice(), o.categories.as_slice()), (&["DE".to_string()][..], &["Retail".to_string()][..]));
+        assert_eq!(o.description_html.as_deref(), Some("<b>Great</b> offer"));
         assert_eq!(o.description_text.as_deref(), Some("Great offer"));
         assert_eq!(o.expires_at.map(|t| t.to_rfc3339()).as_deref(), Some("2030-01-31T00:00:00+00:00"));
+        // The offer is linked now: no second call.
+        assert!(Cake::new().detail_request(&c, &o).is_none());
         let bad = parse_with(&creds(&[("currency", "dollars")]), &body).err();
         assert_eq!(bad, Some(FetchError::Config("currency 'dollars' is not an ISO 4217 code".into())));
     }
 
     #[test]
-    fn the_template_links_only_offers_with_a_campaign_and_never_replaces_a_feed_link() {
-        let row = |campaign: &str, link: &str| {
-            format!(
-                "<offer><offer_id>5</offer_id><offer_contract_id>6</offer_contract_id>{campaign}{link}<offer_name>x</offer_name>\
-                 <payout>$1</payout></offer>"
-            )
-        };
-        let body = feed(
-            &[
-                row("<campaign_id>77</campaign_id>", ""),
-                row("<campaign_id xsi:nil=\"true\" />", ""),
-                row("<campaign_id>78</campaign_id>", "<tracking_link>https://own.example/c/78</tracking_link>"),
-            ]
-            .concat(),
-        );
-        let template = "https://trk.example/?a={affiliate_id}&c={campaign_id}&oc={offer_contract_id}&o={offer_id}";
-        let page = parse_with(&creds(&[("tracking_link_template", template)]), &body).expect("page");
-        let links: Vec<Option<&str>> = page.offers.iter().flatten().map(|o| o.tracking_url.as_deref()).collect();
-        assert_eq!(links, [Some("https://trk.example/?a=42&c=77&oc=6&o=5"), None, Some("https://own.example/c/78")]);
-        let approved: Vec<bool> = page.offers.iter().flatten().map(CanonicalOffer::is_approved).collect();
-        assert_eq!(approved, [true, false, true], "no campaign: not approved, so no link is made up");
-        // Without the template only the feed's own link is kept.
-        let page = parse(&body).expect("page");
-        let links: Vec<Option<&str>> = page.offers.iter().flatten().map(|o| o.tracking_url.as_deref()).collect();
-        assert_eq!(links, [None, None, Some("https://own.example/c/78")]);
+    fn the_template_uses_the_creative_id_and_a_campaign_without_creatives_names_the_field_to_fill() {
+        let template = "https://trk.example/?a={affiliate_id}&c={creative_id}&cp={campaign_id}&s1={click_id}";
+        let c = creds(&[("tracking_link_template", template)]);
+        let page = parse_with(
+            &c,
+            &feed("<offer><offer_id>5</offer_id><campaign_id>1234</campaign_id><offer_name>x</offer_name><payout>$1</payout></offer>"),
+        )
+        .expect("page");
+        let mut o = page.offers[0].as_ref().expect("offer").clone();
+        detail(&c, &mut o, &campaign(&[("31", "https://other.example/?a=42&amp;c=31")])).expect("detail");
+        assert_eq!(o.tracking_url.as_deref(), Some("https://trk.example/?a=42&c=31&cp=1234&s1={click_id}"), "c= is the creative");
+        let mut o = page.offers[0].as_ref().expect("offer").clone();
+        let err = detail(&creds(&[]), &mut o, &campaign(&[])).expect_err("no creative");
+        assert!(matches!(&err, FetchError::InvalidPayload(m) if m.contains("tracking_link_template") && m.contains("1234")), "{err:?}");
+        assert_eq!(o.tracking_url, None);
+        let failed = "<campaign_response><success>false</success><message>Invalid Campaign</message></campaign_response>";
+        assert!(matches!(detail(&creds(&[]), &mut o, failed), Err(FetchError::InvalidPayload(m)) if m.contains("Invalid Campaign")));
     }
 
     #[test]
-    fn a_template_without_the_campaign_id_is_a_configuration_error() {
-        for bad in ["https://trk.example/?a={affiliate_id}&o={offer_id}", "trk.example/?c={campaign_id}"] {
+    fn offers_without_a_campaign_or_with_a_feed_link_need_no_call() {
+        let body = feed(
+            &[
+                "<offer><offer_id>5</offer_id><campaign_id xsi:nil=\"true\" /><offer_name>x</offer_name><payout>$1</payout></offer>",
+                "<offer><offer_id>6</offer_id><campaign_id>78</campaign_id><tracking_link>https://own.example/c/78</tracking_link><offer_name>y</offer_name><payout>$1</payout></offer>",
+            ]
+            .concat(),
+        );
+        let page = parse(&body).expect("page");
+        for o in page.offers.iter().flatten() {
+            assert!(Cake::new().detail_request(&creds(&[]), o).is_none(), "{}", o.external_id);
+        }
+        let links: Vec<Option<&str>> = page.offers.iter().flatten().map(|o| o.tracking_url.as_deref()).collect();
+        assert_eq!(links, [None, Some("https://own.example/c/78")]);
+    }
+
+    #[test]
+    fn a_template_without_the_creative_id_is_a_configuration_error() {
+        for bad in ["https://trk.example/?a={affiliate_id}&c={campaign_id}", "trk.example/?c={creative_id}"] {
             let err = parse_with(&creds(&[("tracking_link_template", bad)]), FEED).err();
-            assert!(matches!(&err, Some(FetchError::Config(m)) if m.contains("{campaign_id}") && m.contains(bad)), "{bad}: {err:?}");
+            assert!(matches!(&err, Some(FetchError::Config(m)) if m.contains("{creative_id}") && m.contains(bad)), "{bad}: {err:?}");
         }
     }
 

@@ -200,6 +200,7 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
         };
         let goal_id = id(&e["network_offer_payout_revenue_id"]);
         let row = |revenue, payout_type| GoalPayout {
+            excluded_countries: vec![],
             goal_id: goal_id.clone(),
             goal_name: entry_name.clone(),
             countries: vec![],

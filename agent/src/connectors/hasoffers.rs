@@ -1,6 +1,21 @@
 //! TUNE (HasOffers) affiliate API v3: `Affiliate_Offer::findMyApprovedOffers`, one page per call,
 //! with the related models (`TrackingLink`, `Country`, `OfferCategory`, `Thumbnail`,
-//! `OfferOperatingSystem`) contained in each row so no per-offer call is needed.
+//! `OfferOperatingSystem`, `Goal`) contained in each row so no per-offer call is needed, and
+//! `Affiliate_AffiliateUser::getContext` once per run for the network currency.
+//!
+//! What each field means and how it is mapped ([TUNE-models], research §1.5-1.7):
+//!
+//! | HasOffers | campaign |
+//! |---|---|
+//! | `status` active / paused / pending / expired / deleted, `is_expired` "1" | upstream status (active, paused, pending, expired, deleted): decides the campaign status |
+//! | `currency`; `null` = "this Offer uses the default Network currency" | currency; `null` = `BrandPreferences.network_currency` of getContext (else the `currency` field; else the offer is skipped, NO_CURRENCY) |
+//! | `payout_type` cpa_flat / cpa_percentage / cpa_both / cpc / cpm | FIXED + CPA / PERCENT + CPS / FIXED default + both parts as payouts / FIXED + CPC / FIXED + CPM |
+//! | `default_payout` (flat), `percent_payout` (percent) | revenue |
+//! | `Goal` rows: `id`, `name`, `payout_type`, `default_payout`, `percent_payout`, `status` | one payout per goal (deleted and paused goals skipped) |
+//! | `conversion_cap`, `monthly_*`, `lifetime_*`, `payout_cap`... ("0" = no cap) | offer-level caps (daily / monthly / total) |
+//! | `Country`, `GeoTargeting.Countries` | countries |
+//! | `OfferOperatingSystem[].name` | OS, normalised |
+//! | `TrackingLink.click_url`, `impression_pixel` `<img src>` | tracking / impression URL |
 //!
 //! HasOffers answers every request with HTTP 200, errors and rate limits included, so the
 //! envelope's `response.status` and error texts are classified here.
@@ -12,13 +27,13 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{
-    Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, base_url,
-    body, endpoint, lenient, required,
+    AccountContext, Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle,
+    RawResponse, base_url, body, endpoint, lenient, required,
 };
 use crate::offer::{Approval, CanonicalOffer, GoalPayout, UpstreamCap, UpstreamStatus};
 
 /// The related models requested with every page (`contain[]`).
-const CONTAIN: [&str; 5] = ["TrackingLink", "Country", "OfferCategory", "Thumbnail", "OfferOperatingSystem"];
+const CONTAIN: [&str; 6] = ["TrackingLink", "Country", "OfferCategory", "Thumbnail", "OfferOperatingSystem", "Goal"];
 
 /// The documented in-body rate-limit text ("... Configured: 50/10s window; Your usage: n").
 const RATE_LIMIT_TEXT: &str = "api usage exceeded rate limit";
@@ -59,6 +74,13 @@ impl HasOffers {
                         secret: false,
                         help: "Only for white-label hosts; defaults to https://<network_id>.api.hasoffers.com.",
                     },
+                    CredentialField {
+                        name: "currency",
+                        label: "Network currency",
+                        required: false,
+                        secret: false,
+                        help: "Only if the network does not answer Affiliate_AffiliateUser::getContext: the ISO 4217 currency of offers sent without one.",
+                    },
                 ],
                 paging: PagingStyle::PageCount,
                 default_page_size: 500,
@@ -83,6 +105,52 @@ impl Connector for HasOffers {
     }
 
     fn page_request(&self, creds: &Credentials, cursor: Cursor) -> Result<PageRequest, FetchError> {
+        self.request(creds, "Affiliate_Offer", "findMyApprovedOffers", Some(cursor))
+    }
+
+    fn parse_page(&self, _creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
+        let envelope = envelope(resp)?;
+        let (rows, total_pages, total_records) = match &envelope["data"] {
+            Value::Object(m) if m.contains_key("pageCount") => {
+                let wrapper = &envelope["data"];
+                (rows(&wrapper["data"])?, count(&wrapper["pageCount"]).and_then(|p| u32::try_from(p).ok()), count(&wrapper["count"]))
+            }
+            // `findById`-style single row.
+            Value::Object(m) if m.contains_key("Offer") => (vec![(None, &envelope["data"])], None, None),
+            other => (rows(other)?, None, None),
+        };
+        let records = rows.len();
+        let offers = rows.into_iter().map(|(key, row)| to_offer(key, row)).collect();
+        Ok(Page { offers, records, total_pages, total_records, has_more: None })
+    }
+
+    /// `Affiliate_AffiliateUser::getContext`: "The advertiser's default currency is
+    /// `network_currency` in the `BrandPreferences` array of this call's result" (research §1.2).
+    fn context_request(&self, creds: &Credentials) -> Option<Result<PageRequest, FetchError>> {
+        Some(self.request(creds, "Affiliate_AffiliateUser", "getContext", None))
+    }
+
+    fn parse_context(&self, _creds: &Credentials, resp: &RawResponse) -> Result<AccountContext, FetchError> {
+        let envelope = envelope(resp)?;
+        let currency = match find_key(&envelope["data"], "network_currency").and_then(lenient::string) {
+            None => None,
+            Some(c) => Some(
+                domain::validate::currency(&c)
+                    .ok_or_else(|| FetchError::InvalidPayload(format!("getContext network_currency '{c}' is not an ISO 4217 code")))?,
+            ),
+        };
+        Ok(AccountContext { currency })
+    }
+
+    /// HasOffers has no fixed currency: a `null` offer currency means the network's.
+    fn fallback_currency(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+impl HasOffers {
+    /// A `Target`/`Method` call; `cursor` adds paging, sorting and the related models.
+    fn request(&self, creds: &Credentials, target: &str, method: &str, cursor: Option<Cursor>) -> Result<PageRequest, FetchError> {
         let network_id = required(creds, "network_id")?.trim();
         let api_key = required(creds, "api_key")?.trim();
         if !network_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -97,39 +165,39 @@ impl Connector for HasOffers {
                 // white-label hosts need the network in the query.
                 q.append_pair("NetworkId", network_id);
             }
-            q.append_pair("api_key", api_key)
-                .append_pair("Target", "Affiliate_Offer")
-                .append_pair("Method", "findMyApprovedOffers")
-                .append_pair("limit", &cursor.page_size.max(1).to_string())
-                .append_pair("page", &cursor.page.to_string())
-                .append_pair("sort[id]", "asc");
-            for c in CONTAIN {
-                q.append_pair("contain[]", c);
+            q.append_pair("api_key", api_key).append_pair("Target", target).append_pair("Method", method);
+            if let Some(cursor) = cursor {
+                q.append_pair("limit", &cursor.page_size.max(1).to_string())
+                    .append_pair("page", &cursor.page.to_string())
+                    .append_pair("sort[id]", "asc");
+                for c in CONTAIN {
+                    q.append_pair("contain[]", c);
+                }
             }
         }
         Ok(PageRequest { url, headers: vec![("Accept".into(), "application/json".into())], basic_auth: None })
     }
+}
 
-    fn parse_page(&self, _creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
-        let body = body::json_object("hasoffers", &resp.body)?;
-        let Some(envelope) = body.get("response").filter(|r| r.is_object()) else {
-            return Err(FetchError::InvalidPayload("hasoffers page has no 'response' object".into()));
-        };
-        if lenient::string(&envelope["status"]).as_deref() != Some("1") {
-            return Err(classify_error(envelope, &resp.body));
-        }
-        let (rows, total_pages, total_records) = match &envelope["data"] {
-            Value::Object(m) if m.contains_key("pageCount") => {
-                let wrapper = &envelope["data"];
-                (rows(&wrapper["data"])?, count(&wrapper["pageCount"]).and_then(|p| u32::try_from(p).ok()), count(&wrapper["count"]))
-            }
-            // `findById`-style single row.
-            Value::Object(m) if m.contains_key("Offer") => (vec![(None, &envelope["data"])], None, None),
-            other => (rows(other)?, None, None),
-        };
-        let records = rows.len();
-        let offers = rows.into_iter().map(|(key, row)| to_offer(key, row)).collect();
-        Ok(Page { offers, records, total_pages, total_records, has_more: None })
+/// The `response` object of an answer whose `status` is 1; in-body errors classified.
+fn envelope(resp: &RawResponse) -> Result<Value, FetchError> {
+    let mut body = body::json_object("hasoffers", &resp.body)?;
+    let Some(envelope) = body.get_mut("response").filter(|r| r.is_object()).map(Value::take) else {
+        return Err(FetchError::InvalidPayload("hasoffers answer has no 'response' object".into()));
+    };
+    if lenient::string(&envelope["status"]).as_deref() != Some("1") {
+        return Err(classify_error(&envelope, &resp.body));
+    }
+    Ok(envelope)
+}
+
+/// The first value under `key` anywhere in `v` (getContext nests `BrandPreferences` in a
+/// list or a keyed map depending on the network).
+fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m.get(key).filter(|x| !x.is_null()).or_else(|| m.values().find_map(|x| find_key(x, key))),
+        Value::Array(a) => a.iter().find_map(|x| find_key(x, key)),
+        _ => None,
     }
 }
 
@@ -276,6 +344,7 @@ fn to_offer(key: Option<&str>, row: &Value) -> Result<CanonicalOffer, InvalidOff
             for (revenue, payout_type) in [(flat, PayoutType::Fixed), (percent, PayoutType::Percent)] {
                 if let Some(revenue) = revenue {
                     offer.payouts.push(GoalPayout {
+                        excluded_countries: vec![],
                         goal_id: None,
                         goal_name: goal_name.clone(),
                         countries: vec![],
@@ -294,6 +363,37 @@ fn to_offer(key: Option<&str>, row: &Value) -> Result<CanonicalOffer, InvalidOff
                 "cpm" => Some(OfferModel::Cpm),
                 _ => None,
             };
+        }
+    }
+
+    for g in lenient::items(&row["Goal"]) {
+        let g = if g.get("Goal").is_some() { &g["Goal"] } else { g };
+        let status = lenient::string(&g["status"]).map(|s| s.to_ascii_lowercase());
+        if matches!(status.as_deref(), Some("deleted" | "paused" | "inactive")) {
+            continue;
+        }
+        let gid = lenient::string(&g["id"]);
+        let field = |f: &str| format!("goal {} {f}", gid.as_deref().unwrap_or("?"));
+        let flat = money(&g["default_payout"], &field("default_payout")).map_err(&invalid)?;
+        let percent = money(&g["percent_payout"], &field("percent_payout")).map_err(&invalid)?;
+        let gtype = lenient::string(&g["payout_type"]).map(|s| s.to_ascii_lowercase()).unwrap_or_default();
+        let parts: Vec<(Option<Decimal>, PayoutType)> = match gtype.as_str() {
+            "cpa_percentage" => vec![(percent, PayoutType::Percent)],
+            "cpa_both" => vec![(flat, PayoutType::Fixed), (percent, PayoutType::Percent)],
+            _ => vec![(flat, PayoutType::Fixed)],
+        };
+        for (revenue, payout_type) in parts {
+            if let Some(revenue) = revenue {
+                offer.payouts.push(GoalPayout {
+                    excluded_countries: vec![],
+                    goal_id: gid.clone(),
+                    goal_name: lenient::string(&g["name"]),
+                    countries: vec![],
+                    revenue,
+                    payout_type,
+                    currency: offer.currency.clone(),
+                });
+            }
         }
     }
 
@@ -673,6 +773,6 @@ mod tests {
         assert_eq!((info.rate_limit_requests, info.rate_limit_per), (50, Duration::from_secs(10)));
         assert!(info.approved_only);
         let names: Vec<_> = info.credential_fields.iter().map(|f| (f.name, f.required, f.secret)).collect();
-        assert_eq!(names, [("network_id", true, false), ("api_key", true, true), ("api_url", false, false)]);
+        assert_eq!(names, [("network_id", true, false), ("api_key", true, true), ("api_url", false, false), ("currency", false, false)]);
     }
 }

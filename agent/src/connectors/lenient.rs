@@ -152,15 +152,45 @@ pub fn html_to_text(html: &str) -> String {
     decoded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Lower-case OS names normalised: "iOS", "iPhone", "iPad" -> "ios"; "Android" -> "android".
+/// OS names as platforms write them, by their collapsed form (lower case, without spaces,
+/// `-`, `_`, `.` and a trailing version such as "14+" or "10.15"), and the name we store.
+const OS_NAMES: &[(&str, &str)] = &[
+    ("ios", "ios"),
+    ("appleios", "ios"),
+    ("iphoneos", "ios"),
+    ("ipados", "ios"),
+    ("iphone", "ios"),
+    ("ipad", "ios"),
+    ("ipod", "ios"),
+    ("android", "android"),
+    ("androidos", "android"),
+    ("googleandroid", "android"),
+    ("windows", "windows"),
+    ("win", "windows"),
+    ("windowsphone", "windows"),
+    ("windowsmobile", "windows"),
+    ("mac", "macos"),
+    ("macos", "macos"),
+    ("macosx", "macos"),
+    ("osx", "macos"),
+    ("macintosh", "macos"),
+    ("linux", "linux"),
+    ("ubuntu", "linux"),
+    ("chromeos", "chromeos"),
+    ("blackberry", "blackberry"),
+    ("blackberryos", "blackberry"),
+];
+
+/// An OS name normalised through [`OS_NAMES`] ("Mac OS X" and "macOS 10.15" -> "macos",
+/// "iOS 14+" -> "ios", "Windows 10" -> "windows"); a name not in the table is kept in lower
+/// case with single spaces.
 pub fn os_name(s: &str) -> String {
-    let l = s.trim().to_ascii_lowercase();
-    match l.as_str() {
-        "ios" | "iphone" | "ipad" | "ipod" | "apple ios" => "ios".into(),
-        "android" | "google android" => "android".into(),
-        "windows" | "windows phone" | "win" => "windows".into(),
-        "mac" | "macos" | "mac os" | "os x" | "osx" => "macos".into(),
-        _ => l,
+    let lower = s.trim().to_ascii_lowercase();
+    let collapsed: String = lower.chars().filter(|c| !matches!(c, ' ' | '-' | '_' | '.' | '\t')).collect();
+    let key = collapsed.trim_end_matches(|c: char| c.is_ascii_digit() || c == '+');
+    match OS_NAMES.iter().find(|(k, _)| *k == key || *k == collapsed) {
+        Some((_, name)) => (*name).to_string(),
+        None => lower.split_whitespace().collect::<Vec<_>>().join(" "),
     }
 }
 
@@ -394,6 +424,13 @@ mod tests {
         fn boolean_never_panics_and_digits_agree(s in "\\PC*") {
             let _ = boolean(&json!(s));
             prop_assert_eq!(boolean(&json!("1")), boolean(&json!(1)));
+        }
+
+        #[test]
+        fn os_names_never_keep_a_version(v in 0u32..30, minor in 0u32..20) {
+            prop_assert_eq!(os_name(&format!("iOS {v}.{minor}+")), "ios");
+            prop_assert_eq!(os_name(&format!("Android {v}.{minor}")), "android");
+            prop_assert_eq!(os_name(&format!("Mac OS X 10.{minor}")), "macos");
         }
 
         #[test]

@@ -160,7 +160,7 @@ fn offer(key: Option<&Value>, r: &Value) -> Result<CanonicalOffer, InvalidOffer>
     o.status = lenient::string(&r["status"]).map_or(o.status, |s| status_word(&s));
     let model = lenient::string(&r["model"]);
     o.model = model.as_deref().and_then(model_word);
-    o.payout_type = model.as_deref().and_then(payout_type_word).unwrap_or(o.payout_type);
+    o.payout_type = model.as_deref().and_then(payout_type).unwrap_or(o.payout_type);
     o.currency = lenient::string(&r["currency"]).and_then(|c| validate::currency(&c));
     let price = [&r["price"], &r["payout"][0]["payout"]].into_iter().find_map(lenient::string).ok_or_else(|| fail("no price".into()))?;
     o.revenue = lenient::decimal_str(&price).ok_or_else(|| fail(format!("price '{price}' is not a number")))?;
@@ -192,6 +192,12 @@ fn offer(key: Option<&Value>, r: &Value) -> Result<CanonicalOffer, InvalidOffer>
     Ok(o)
 }
 
+/// Offer18's `model` as a payout type: CPS is revenue share, a percentage of the sale
+/// (like Trackier's `cps`); the shared word table leaves `cps` to each platform.
+fn payout_type(model: &str) -> Option<domain::model::PayoutType> {
+    if model.trim().eq_ignore_ascii_case("cps") { Some(domain::model::PayoutType::Percent) } else { payout_type_word(model) }
+}
+
 /// `payout[]` rows: each AND-group of a row's `condition` DNF is one payout, its `event`
 /// condition the goal and its `country` conditions the countries; a row without conditions
 /// applies to every goal and country.
@@ -201,7 +207,7 @@ fn payouts(r: &Value, o: &CanonicalOffer) -> Result<Vec<GoalPayout>, String> {
         let Some(amount) = lenient::string(&row["payout"]) else { continue };
         let revenue = lenient::decimal_str(&amount).ok_or_else(|| format!("payout[{i}] '{amount}' is not a number"))?;
         let currency = lenient::string(&row["currency"]).and_then(|c| validate::currency(&c)).or(o.currency.clone());
-        let payout_type = lenient::string(&row["model"]).and_then(|m| payout_type_word(&m)).unwrap_or(o.payout_type);
+        let payout_type = lenient::string(&row["model"]).and_then(|m| payout_type(&m)).unwrap_or(o.payout_type);
         static NO_CONDITIONS: Value = Value::Null;
         let mut groups = rows(&row["condition"]);
         if groups.is_empty() {
@@ -211,13 +217,12 @@ fn payouts(r: &Value, o: &CanonicalOffer) -> Result<Vec<GoalPayout>, String> {
             let conditions = lenient::items(group);
             let is = |c: &Value, field: &str| lenient::string(&c["field"]).is_some_and(|f| f.eq_ignore_ascii_case(field));
             let goal_id = conditions.iter().filter(|c| is(c, "event")).flat_map(|c| lenient::csv(&c["value"])).next();
-            let countries = conditions
-                .iter()
-                .filter(|c| {
-                    is(c, "country") && !lenient::string(&c["operator_type"]).is_some_and(|op| op.eq_ignore_ascii_case("is_not_equal"))
-                })
-                .flat_map(|c| lenient::csv(&c["value"]));
+            let excludes = |c: &Value| lenient::string(&c["operator_type"]).is_some_and(|op| op.eq_ignore_ascii_case("is_not_equal"));
+            let countries = conditions.iter().filter(|c| is(c, "country") && !excludes(c)).flat_map(|c| lenient::csv(&c["value"]));
+            // `country is_not_equal X`: the row pays everywhere except X.
+            let excluded = conditions.iter().filter(|c| is(c, "country") && excludes(c)).flat_map(|c| lenient::csv(&c["value"]));
             out.push(GoalPayout {
+                excluded_countries: lenient::countries(excluded),
                 goal_id,
                 goal_name: None,
                 countries: lenient::countries(countries),
@@ -288,6 +293,7 @@ mod tests {
         assert_eq!(o.caps, [UpstreamCap { event: "conversions".into(), period: "daily".into(), value: dec("100"), goal: None }]);
         // The DNF's event condition names the goal; the cut source leaves its country without a value.
         let row = GoalPayout {
+            excluded_countries: vec![],
             goal_id: Some("reagistration".into()),
             goal_name: None,
             countries: vec![],
@@ -342,6 +348,7 @@ mod tests {
         assert_eq!(o.description_text.as_deref(), Some("Buy & save KPI: No fraud"));
         assert_eq!(o.caps, [UpstreamCap { event: "conversions".into(), period: "monthly".into(), value: dec("50"), goal: None }]);
         let row = |goal: Option<&str>, countries: &[&str], revenue: &str, payout_type, currency: &str| GoalPayout {
+            excluded_countries: if countries == ["DE"] { vec!["FR".to_string()] } else { vec![] },
             goal_id: goal.map(str::to_string),
             goal_name: None,
             countries: countries.iter().map(|c| c.to_string()).collect(),

@@ -17,7 +17,7 @@ use rust_decimal::{Decimal, prelude::ToPrimitive};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Connector, Cursor, FetchError, Page, PageRequest, RawResponse};
+use super::{AccountContext, Connector, Cursor, FetchError, InvalidOffer, Page, PageRequest, RawResponse};
 
 /// How much of a failed response body is kept for the admin to read.
 const BODY_EXCERPT_BYTES: usize = 4096;
@@ -152,7 +152,8 @@ impl Scaffold {
         hex::encode(h.finalize())
     }
 
-    /// Fetches and parses one page, with the account's rate limit, the cache and retries.
+    /// Fetches and parses one page, with the account's rate limit, the cache and retries,
+    /// then the page's per-offer follow-up requests ([`Connector::detail_request`]).
     /// `use_cache` lets a preview reuse a page a sync fetched moments ago (and vice versa).
     pub async fn fetch_page(
         &self,
@@ -163,14 +164,81 @@ impl Scaffold {
         use_cache: bool,
     ) -> Result<(Page, FetchReport), FetchFailure> {
         let secrets = Self::secrets(conn, creds);
-        let fail = |error: FetchError, last: Option<LastResponse>, attempts| FetchFailure {
-            error: redact_error(error, &secrets),
-            last_response: last,
-            attempts,
+        let req = conn.page_request(creds, cursor).map_err(|e| failure(e, None, 0, &secrets))?;
+        let (mut page, mut report) = self.fetch(conn, creds, rps, &req, use_cache, |r| conn.parse_page(creds, r)).await?;
+        self.fetch_details(conn, creds, rps, &mut page, &mut report).await?;
+        Ok((redact_page(page, &secrets), report))
+    }
+
+    /// The account's context ([`Connector::context_request`]), fetched once and then served
+    /// from the cache for `cache_ttl`: every run and preview of the account shares it.
+    pub async fn fetch_context(
+        &self,
+        conn: &dyn Connector,
+        creds: &Credentials,
+        rps: Option<Decimal>,
+    ) -> Result<AccountContext, FetchFailure> {
+        let secrets = Self::secrets(conn, creds);
+        let Some(req) = conn.context_request(creds) else {
+            return Ok(AccountContext::default());
         };
-        let req = conn.page_request(creds, cursor).map_err(|e| fail(e, None, 0))?;
-        let key = Self::cache_key(conn, &req);
-        let limiter = self.limiter(conn, creds, &req, rps);
+        let req = req.map_err(|e| failure(e, None, 0, &secrets))?;
+        Ok(self.fetch(conn, creds, rps, &req, true, |r| conn.parse_context(creds, r)).await?.0)
+    }
+
+    /// Runs the follow-up request of every offer that needs one, through the same limiter and
+    /// cache. An answer that cannot be read makes that offer invalid (it keeps its campaign);
+    /// refused credentials, rate limits and outages fail the page, which changes nothing.
+    async fn fetch_details(
+        &self,
+        conn: &dyn Connector,
+        creds: &Credentials,
+        rps: Option<Decimal>,
+        page: &mut Page,
+        report: &mut FetchReport,
+    ) -> Result<(), FetchFailure> {
+        let secrets = Self::secrets(conn, creds);
+        for slot in page.offers.iter_mut() {
+            let Ok(offer) = slot else { continue };
+            let Some(req) = conn.detail_request(creds, offer) else { continue };
+            let id = offer.external_id.clone();
+            let invalid = |e: FetchError| InvalidOffer { external_id: Some(id.clone()), reason: redact_cut(&e.to_string(), &secrets) };
+            let req = match req {
+                Ok(r) => r,
+                Err(e) => {
+                    *slot = Err(invalid(e));
+                    continue;
+                }
+            };
+            match self.fetch(conn, creds, rps, &req, true, |r| Ok(r.clone())).await {
+                Ok((resp, r)) => {
+                    report.rate_limit_waits.extend(r.rate_limit_waits);
+                    report.limiter_wait += r.limiter_wait;
+                    if let Err(e) = conn.apply_detail(creds, offer, &resp) {
+                        *slot = Err(invalid(e));
+                    }
+                }
+                Err(f) if matches!(f.error, FetchError::InvalidPayload(_) | FetchError::NotFound(_)) => *slot = Err(invalid(f.error)),
+                Err(f) => return Err(f),
+            }
+        }
+        Ok(())
+    }
+
+    /// One request with the account's rate limit, the cache and retries, parsed by `parse`.
+    async fn fetch<T>(
+        &self,
+        conn: &dyn Connector,
+        creds: &Credentials,
+        rps: Option<Decimal>,
+        req: &PageRequest,
+        use_cache: bool,
+        parse: impl Fn(&RawResponse) -> Result<T, FetchError>,
+    ) -> Result<(T, FetchReport), FetchFailure> {
+        let secrets = Self::secrets(conn, creds);
+        let fail = |error: FetchError, last: Option<LastResponse>, attempts| failure(error, last, attempts, &secrets);
+        let key = Self::cache_key(conn, req);
+        let limiter = self.limiter(conn, creds, req, rps);
         let mut report = FetchReport::default();
         let stale = if use_cache { self.cache.get(&key).await } else { None };
         if let Some(hit) = &stale
@@ -178,8 +246,8 @@ impl Scaffold {
         {
             report.from_cache = true;
             report.body_hash = Sha256::digest(&hit.resp.body).into();
-            let page = conn.parse_page(creds, &hit.resp).map_err(|e| fail(e, None, 0))?;
-            return Ok((redact_page(page, &secrets), report));
+            let parsed = parse(&hit.resp).map_err(|e| fail(e, None, 0))?;
+            return Ok((parsed, report));
         }
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(250))
@@ -193,7 +261,7 @@ impl Scaffold {
             let t = Instant::now();
             limiter.until_ready().await;
             report.limiter_wait += t.elapsed();
-            let outcome = self.send(&req, stale.as_ref()).await;
+            let outcome = self.send(req, stale.as_ref()).await;
             let last: Option<LastResponse>;
             let err = match outcome {
                 Ok(resp) => {
@@ -203,19 +271,19 @@ impl Scaffold {
                     };
                     report.not_modified = not_modified;
                     let parsed = if (200..300).contains(&resp.status) {
-                        conn.parse_page(creds, &resp)
+                        parse(&resp)
                     } else {
                         Err(conn.classify_status(&resp).unwrap_or_else(|| classify(&resp)))
                     };
                     match parsed {
-                        Ok(page) => {
+                        Ok(parsed) => {
                             report.body_hash = Sha256::digest(&resp.body).into();
                             if use_cache || stale.is_none() {
                                 let etag = resp.headers.get("etag").cloned();
                                 let last_modified = resp.headers.get("last-modified").cloned();
                                 self.cache.insert(key, CachedPage { fetched_at: Instant::now(), etag, last_modified, resp }).await;
                             }
-                            return Ok((redact_page(page, &secrets), report));
+                            return Ok((parsed, report));
                         }
                         Err(e) => {
                             last = Some(LastResponse {
@@ -254,7 +322,7 @@ impl Scaffold {
             if matches!(err, FetchError::RateLimited { .. }) {
                 report.rate_limit_waits.push(wait);
             }
-            tracing::debug!(connector = %conn.info().id, attempt = report.attempts, wait_ms = wait.as_millis() as u64, code = err.code(), "retrying page {} after {:?}", cursor.page, wait);
+            tracing::debug!(connector = %conn.info().id, attempt = report.attempts, wait_ms = wait.as_millis() as u64, code = err.code(), "retrying {} after {:?}", redact(req.url.path(), &secrets), wait);
             tokio::time::sleep(wait).await;
         }
     }
@@ -381,6 +449,10 @@ pub fn redact_cut(text: &str, secrets: &[String]) -> String {
         }
     }
     out
+}
+
+fn failure(error: FetchError, last_response: Option<LastResponse>, attempts: u32, secrets: &[String]) -> FetchFailure {
+    FetchFailure { error: redact_error(error, secrets), last_response, attempts }
 }
 
 fn redact_error(e: FetchError, secrets: &[String]) -> FetchError {

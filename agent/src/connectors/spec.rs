@@ -346,6 +346,8 @@ pub struct PayoutSpec {
     pub goal_name: Option<Source>,
     /// Countries the row applies to; none = every country.
     pub countries: Option<Source>,
+    /// Countries the row does not apply to ("everywhere except"); none = no exclusion.
+    pub excluded_countries: Option<Source>,
     /// The row's payout type; default the offer's.
     pub payout_type: Option<Source>,
     /// The row's currency; default the offer's.
@@ -944,6 +946,7 @@ impl SpecConnector {
             for row in scope.rows(&p.rows) {
                 let Some(revenue) = self.decimal(&p.revenue, &row, "payouts.revenue")? else { continue };
                 o.payouts.push(GoalPayout {
+                    excluded_countries: lenient::countries(self.list(p.excluded_countries.as_ref(), &row, "payouts.excluded_countries")?),
                     goal_id: self.text(p.goal_id.as_ref(), &row, "payouts.goal_id")?,
                     goal_name: self.text(p.goal_name.as_ref(), &row, "payouts.goal_name")?,
                     countries: lenient::countries(self.list(p.countries.as_ref(), &row, "payouts.countries")?),

@@ -193,6 +193,7 @@ fn payouts(r: &Value, o: &CanonicalOffer) -> Result<Vec<GoalPayout>, String> {
         let revenue = lenient::decimal_str(&amount).ok_or_else(|| format!("payout '{amount}' is not a number"))?;
         out.push(match goal {
             None => GoalPayout {
+                excluded_countries: vec![],
                 goal_id: None,
                 goal_name: default_goal.clone(),
                 countries: lenient::countries(lenient::csv(&row["geo"])),
@@ -201,6 +202,7 @@ fn payouts(r: &Value, o: &CanonicalOffer) -> Result<Vec<GoalPayout>, String> {
                 currency: o.currency.clone(),
             },
             Some(g) => GoalPayout {
+                excluded_countries: vec![],
                 goal_id: lenient::string(&g["id"]),
                 goal_name: lenient::string(&g["title"]),
                 countries: lenient::countries(lenient::csv(&row["geo"])),
@@ -267,6 +269,7 @@ mod tests {
             o.payouts,
             [
                 GoalPayout {
+                    excluded_countries: vec![],
                     goal_id: None,
                     goal_name: Some("Install".into()),
                     countries: vec!["US".into(), "IN".into()],
@@ -275,6 +278,7 @@ mod tests {
                     currency: usd.clone(),
                 },
                 GoalPayout {
+                    excluded_countries: vec![],
                     goal_id: Some("5cebd00db6920d7e89622ccf".into()),
                     goal_name: Some("Purchased".into()),
                     countries: vec!["US".into()],

@@ -33,6 +33,12 @@ pub struct Campaign {
     pub impression_url: Option<String>,
     pub thumbnail_url: Option<String>,
     pub status: types::CampaignStatus,
+    /// Who stopped the campaign: SYNC (its offer left the feed), UPSTREAM (the advertiser
+    /// paused, expired or deleted it) or HAND; null when active.
+    pub paused_by: Option<String>,
+    /// The offer's status on the advertiser's platform as last seen (ACTIVE, PAUSED, PENDING,
+    /// EXPIRED, DELETED, UNKNOWN): not live upstream = not active here.
+    pub upstream_status: Option<String>,
     pub visibility: types::Visibility,
     pub category: Option<String>,
     pub currency: String,
@@ -82,6 +88,8 @@ impl From<campaign::Model> for Campaign {
             impression_url: c.impression_url,
             thumbnail_url: c.thumbnail_url,
             status: m::CampaignStatus::parse(&c.status).unwrap_or(m::CampaignStatus::Paused).into(),
+            paused_by: c.paused_by.map(|p| p.to_ascii_uppercase()),
+            upstream_status: c.upstream_status.map(|p| p.to_ascii_uppercase()),
             visibility: m::Visibility::parse(&c.visibility).unwrap_or(m::Visibility::Private).into(),
             category: c.category,
             currency: c.currency,
@@ -111,13 +119,33 @@ impl From<campaign::Model> for Campaign {
 /// A per-country / per-goal payout row.
 #[derive(SimpleObject)]
 pub struct CampaignPayout {
+    /// The country the row pays in; null = every country (but `excludedCountries`).
     pub country: Option<String>,
+    /// "Every country except these" (e.g. Affise `country_exclude`); empty = no exclusion.
+    pub excluded_countries: Vec<String>,
     pub goal: Option<String>,
     pub goal_name: Option<String>,
     pub revenue: Decimal,
     pub payout: Decimal,
     pub payout_type: types::PayoutType,
     pub currency: String,
+}
+
+/// A cap on the campaign.
+#[derive(SimpleObject)]
+pub struct CampaignCap {
+    /// UPSTREAM (sent by the advertiser), SETTINGS (the integration's cap) or EXTRA.
+    pub source: String,
+    /// The goal an upstream cap is set on (its upstream id; "1,2" = shared by goals 1 and 2);
+    /// null = the whole offer.
+    pub goal: Option<String>,
+    pub event: types::CapEvent,
+    pub period: types::CapPeriod,
+    pub value: Decimal,
+    pub visibility: types::CapVisibility,
+    pub counting: types::CapCounting,
+    pub timezone: String,
+    pub over_delivery: types::OverDelivery,
 }
 
 /// What one publisher earns on a campaign when it differs from the campaign payout: from its
@@ -150,6 +178,31 @@ impl Campaign {
             .collect())
     }
 
+    /// Caps: the advertiser's (with their goal) and the integration's.
+    async fn caps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignCap>> {
+        use domain::entity::campaign_cap;
+        let rows = campaign_cap::Entity::find()
+            .filter(campaign_cap::Column::CampaignId.eq(self.row_id))
+            .order_by_asc(campaign_cap::Column::Id)
+            .all(&app(ctx).db)
+            .await
+            .or_internal()?;
+        Ok(rows
+            .into_iter()
+            .map(|c| CampaignCap {
+                source: c.source.to_ascii_uppercase(),
+                goal: c.goal,
+                event: m::CapEvent::parse(&c.event).unwrap_or(m::CapEvent::Conversions).into(),
+                period: m::CapPeriod::parse(&c.period).unwrap_or(m::CapPeriod::Daily).into(),
+                value: money::from_db(&c.value),
+                visibility: m::CapVisibility::parse(&c.visibility).unwrap_or(m::CapVisibility::Private).into(),
+                counting: m::CapCounting::parse(&c.counting).unwrap_or(m::CapCounting::Gross).into(),
+                timezone: c.timezone,
+                over_delivery: m::OverDelivery::parse(&c.over_delivery).unwrap_or(m::OverDelivery::Pause).into(),
+            })
+            .collect())
+    }
+
     async fn payouts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignPayout>> {
         let rows = campaign_payout::Entity::find()
             .filter(campaign_payout::Column::CampaignId.eq(self.row_id))
@@ -161,6 +214,7 @@ impl Campaign {
             .into_iter()
             .map(|p| CampaignPayout {
                 country: p.country,
+                excluded_countries: list(&p.excluded_countries),
                 goal: p.goal,
                 goal_name: p.goal_name,
                 revenue: money::from_db(&p.revenue),

@@ -244,6 +244,12 @@ pub struct PreviewOffer {
     pub countries: Vec<String>,
     pub final_tracking_url: Option<String>,
     pub preview_url: Option<String>,
+    /// The campaign status the offer would get: the advertiser's status first (paused,
+    /// pending or expired upstream = not active), the integration's imported status for offers
+    /// live upstream.
+    pub status: Option<types::CampaignStatus>,
+    /// The offer's status upstream (ACTIVE, PAUSED, PENDING, EXPIRED, DELETED, UNKNOWN).
+    pub upstream_status: Option<String>,
 }
 
 #[ComplexObject]
@@ -276,6 +282,8 @@ impl Preview {
                 countries: serde_json::from_str(&r.countries).unwrap_or_default(),
                 final_tracking_url: r.final_tracking_url,
                 preview_url: r.preview_url,
+                status: r.status.as_deref().and_then(m::CampaignStatus::parse).map(Into::into),
+                upstream_status: r.upstream_status.map(|s| s.to_ascii_uppercase()),
             },
             first,
             after,

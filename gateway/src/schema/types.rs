@@ -30,7 +30,7 @@ mirror_enum!(CapVisibility, "m::CapVisibility", [Private, Public]);
 mirror_enum!(CapCounting, "m::CapCounting", [Gross, Approved]);
 mirror_enum!(OverDelivery, "m::OverDelivery", [Pause, KeepActive]);
 mirror_enum!(VanishedAction, "m::VanishedAction", [Pause, Keep, Delete]);
-mirror_enum!(RunStatus, "m::RunStatus", [Queued, Running, Succeeded, PartiallySucceeded, Failed, Held, Cancelled]);
+mirror_enum!(RunStatus, "m::RunStatus", [Queued, Running, Succeeded, PartiallySucceeded, Warning, Failed, Held, Cancelled]);
 mirror_enum!(RunTrigger, "m::RunTrigger", [Schedule, Manual, Finalize, Cli, Retry]);
 mirror_enum!(LogLevel, "m::LogLevel", [Debug, Info, Warn, Error]);
 mirror_enum!(RequestStatus, "m::RequestStatus", [Pending, Running, Done, Failed]);
