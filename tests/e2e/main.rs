@@ -6,6 +6,7 @@ mod procs;
 
 mod api;
 mod clients;
+mod fidelity;
 mod foundation;
 mod resilience;
 mod security;
