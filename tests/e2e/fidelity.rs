@@ -54,6 +54,9 @@ async fn platform(answer: Answer) -> (String, Arc<Mutex<Vec<String>>>) {
     (base, asked)
 }
 
+/// A payout row: (goal, country, excluded countries, revenue, payout type, currency).
+type PayoutWant = (Option<&'static str>, Option<&'static str>, Vec<&'static str>, &'static str, &'static str, &'static str);
+
 /// The campaign an offer must become (or the reason it must be skipped).
 #[derive(Debug, Clone, Default)]
 struct Want {
@@ -73,8 +76,7 @@ struct Want {
     description_text: Option<&'static str>,
     category: Option<&'static str>,
     expires_at: Option<&'static str>,
-    /// (goal, country, excluded countries, revenue, payout type, currency)
-    payouts: Vec<(Option<&'static str>, Option<&'static str>, Vec<&'static str>, &'static str, &'static str, &'static str)>,
+    payouts: Vec<PayoutWant>,
     /// (event, period, value, goal)
     caps: Vec<(&'static str, &'static str, &'static str, Option<&'static str>)>,
 }
