@@ -777,3 +777,43 @@ async fn an_offer_that_turns_malformed_keeps_its_campaign_live_and_is_logged() {
     assert!(logs.iter().any(|l| l.code == "OFFER_INVALID" && l.offer_external_id.as_deref() == Some("101")));
     assert!(!logs.iter().any(|l| l.code == "CAMPAIGN_PAUSED"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Trackier (research §5) and its declarative twin: the publisher campaigns API, assembled from
+// the spec's examples (goals with per-geo payouts, caps where 0 = unlimited, "no currency =
+// USD").
+
+#[tokio::test]
+async fn trackier_and_its_declarative_twin_keep_goal_and_geo_payouts() {
+    let mut body: Value =
+        serde_json::from_str(include_str!("../../agent/fixtures/trackier/campaigns_assembled_from_spec_examples.json")).expect("fixture");
+    // One page: the fixture's total (251) is for a feed we do not serve.
+    body["data"]["count"] = json!(1);
+    let body = body.to_string();
+    let wants = vec![Want {
+        id: "18",
+        status: "active",
+        upstream: "active",
+        currency: "USD",
+        revenue: "1.87",
+        payout_type: "fixed",
+        model: Some("cpi"),
+        countries: vec!["US", "IN"],
+        os: vec!["android"],
+        tracking_url: Some("https://trk.trackier.com/5acdefeadcxwe3dsad?p1={your-transaction-id}&source={your-sub-aff-id}"),
+        preview_url: Some("https://play.google.com/store/apps/details?id=io.appattribution.device"),
+        payouts: vec![
+            (None, Some("US"), vec![], "1.87", "fixed", "USD"),
+            (None, Some("IN"), vec![], "1.87", "fixed", "USD"),
+            (Some("5cebd00db6920d7e89622ccf"), Some("US"), vec![], "1.87", "fixed", "USD"),
+        ],
+        caps: vec![("conversions", "monthly", "928", None)],
+        ..Want::default()
+    }];
+    for connector in ["trackier", "trackier-spec"] {
+        let app = App::start(true).await;
+        let b = body.clone();
+        let (base, _) = platform(Arc::new(move |_, _| (200, "application/json", b.clone()))).await;
+        assert_fidelity(&app, connector, &[("api_url", &base), ("api_key", "k3y-0123456789")], &wants, "succeeded").await;
+    }
+}
