@@ -581,6 +581,55 @@ impl Agent {
         Ok(())
     }
 
+    /// Ends a run as FAILED because of `error`: one ERROR log line with its code and `msg`;
+    /// refused credentials also disable the integration until new ones are saved. No campaign
+    /// is touched.
+    #[allow(clippy::too_many_arguments)]
+    async fn fail_run(
+        &self,
+        i: &integration::Model,
+        run: &sync_run::Model,
+        dry_run: bool,
+        counters: Counters,
+        filter_counts: BTreeMap<String, i64>,
+        error: &FetchError,
+        msg: String,
+        last_response: Option<String>,
+    ) -> Result<RunSummary, RunError> {
+        let db = &self.db;
+        events::log(db, Some(i.id), Some(run.id), LogLevel::Error, error.code(), None, &msg, None).await?;
+        if let FetchError::Unauthorized(m) = error {
+            integration::Entity::update_many()
+                .col_expr(integration::Column::DisabledReason, Expr::value(format!("credentials rejected: {m}")))
+                .filter(integration::Column::Id.eq(i.id))
+                .exec(db)
+                .await?;
+            events::log(
+                db,
+                Some(i.id),
+                Some(run.id),
+                LogLevel::Error,
+                "INTEGRATION_DISABLED",
+                None,
+                "credentials rejected: the integration is paused until new credentials are saved; campaigns are untouched",
+                None,
+            )
+            .await?;
+        }
+        self.finish(
+            i,
+            run.id,
+            RunStatus::Failed,
+            &counters,
+            &filter_counts,
+            Some((error.code(), msg.clone(), last_response)),
+            dry_run,
+            run.request_id,
+        )
+        .await?;
+        Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(msg) })
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
@@ -661,46 +710,20 @@ impl Agent {
         progress: &mut RunProgress,
     ) -> Result<RunSummary, RunError> {
         let db = &self.db;
-        let rules = self.rules_for(i).await?;
+        let mut rules = self.rules_for(i).await?;
         let creds = self.credentials(i);
         let mut counters = Counters::default();
         let mut filter_counts: BTreeMap<String, i64> = BTreeMap::new();
         let conn = match self.connector(&i.connector) {
             Ok(c) => c,
-            Err(e) => {
-                self.finish(
-                    i,
-                    run.id,
-                    RunStatus::Failed,
-                    &counters,
-                    &filter_counts,
-                    Some((e.code(), e.to_string(), None)),
-                    dry_run,
-                    run.request_id,
-                )
-                .await?;
-                return Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(e.to_string()) });
-            }
+            Err(e) => return self.fail_run(i, run, dry_run, counters, filter_counts, &e, e.to_string(), None).await,
         };
         let settings: m::Settings = section(&i.settings);
-        let mut rules = rules;
         match self.account_currency(conn.as_ref(), &creds, &settings, &rules, Some((i.id, run.id))).await {
             Ok(c) => rules.default_currency = c,
             Err(e) => {
                 let msg = format!("cannot read the advertiser account: {e}");
-                events::log(db, Some(i.id), Some(run.id), LogLevel::Error, e.code(), None, &msg, None).await?;
-                self.finish(
-                    i,
-                    run.id,
-                    RunStatus::Failed,
-                    &counters,
-                    &filter_counts,
-                    Some((e.code(), msg.clone(), None)),
-                    dry_run,
-                    run.request_id,
-                )
-                .await?;
-                return Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(msg) });
+                return self.fail_run(i, run, dry_run, counters, filter_counts, &e, msg, None).await;
             }
         }
         let updatable: HashSet<&'static str> = settings.updatable_columns.iter().map(|c| c.as_str()).collect();
@@ -735,37 +758,7 @@ impl Agent {
                 Err(f) => {
                     let last = f.last_response.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default());
                     let msg = format!("page {} failed after {} attempt(s): {}", cursor.page, f.attempts, f.error);
-                    events::log(db, Some(i.id), Some(run.id), LogLevel::Error, f.error.code(), None, &msg, None).await?;
-                    if let FetchError::Unauthorized(m) = &f.error {
-                        integration::Entity::update_many()
-                            .col_expr(integration::Column::DisabledReason, Expr::value(format!("credentials rejected: {m}")))
-                            .filter(integration::Column::Id.eq(i.id))
-                            .exec(db)
-                            .await?;
-                        events::log(
-                            db,
-                            Some(i.id),
-                            Some(run.id),
-                            LogLevel::Error,
-                            "INTEGRATION_DISABLED",
-                            None,
-                            "credentials rejected: the integration is paused until new credentials are saved; campaigns are untouched",
-                            None,
-                        )
-                        .await?;
-                    }
-                    self.finish(
-                        i,
-                        run.id,
-                        RunStatus::Failed,
-                        &counters,
-                        &filter_counts,
-                        Some((f.error.code(), msg.clone(), last)),
-                        dry_run,
-                        run.request_id,
-                    )
-                    .await?;
-                    return Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(msg) });
+                    return self.fail_run(i, run, dry_run, counters, filter_counts, &f.error, msg, last).await;
                 }
             };
             for w in &report.rate_limit_waits {
@@ -955,19 +948,7 @@ impl Agent {
                 Ok(None) => break,
                 Err(e) => {
                     let msg = e.to_string();
-                    events::log(db, Some(i.id), Some(run.id), LogLevel::Error, e.code(), None, &msg, None).await?;
-                    self.finish(
-                        i,
-                        run.id,
-                        RunStatus::Failed,
-                        &counters,
-                        &filter_counts,
-                        Some((e.code(), msg.clone(), None)),
-                        dry_run,
-                        run.request_id,
-                    )
-                    .await?;
-                    return Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(msg) });
+                    return self.fail_run(i, run, dry_run, counters, filter_counts, &e, msg, None).await;
                 }
             }
         }

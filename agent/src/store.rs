@@ -167,16 +167,16 @@ pub fn plan_update(
     let status_locked = lock.iter().any(|l| l == "status");
     let want = d.status.as_str();
     let upstream_live = d.upstream_status.is_live();
-    let by = c.paused_by.as_deref();
+    let stopped_upstream = c.paused_by.as_deref() == Some("upstream");
     // The advertiser's status wins over "updatable columns": an offer paused (pending,
-    // expired, deleted) upstream stops the campaign, and one live again restarts a campaign
-    // only upstream (or a vanished feed) had stopped. Only a hand edit (a lock) keeps status.
+    // expired, deleted) upstream stops an active campaign, and one live again restarts a
+    // campaign only upstream (or a vanished feed) had stopped. Only a hand edit (a lock) keeps
+    // status.
     let follow = reactivate
+        || stopped_upstream
         || (!upstream_live && c.status == m::CampaignStatus::Active.as_str())
-        || (!upstream_live && by == Some("upstream"))
-        || (upstream_live && by == Some("upstream"))
         || updatable.contains("status");
-    if c.status != want || reactivate || (by == Some("upstream") && upstream_live) {
+    if c.status != want || reactivate || (stopped_upstream && upstream_live) {
         if status_locked {
             if c.status != want {
                 kept.push("status".into());

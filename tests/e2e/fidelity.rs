@@ -70,8 +70,12 @@ struct Want {
     payout_type: &'static str,
     model: Option<&'static str>,
     countries: Vec<&'static str>,
+    blocked_countries: Vec<&'static str>,
     os: Vec<&'static str>,
+    devices: Vec<&'static str>,
     tracking_url: Option<&'static str>,
+    impression_url: Option<&'static str>,
+    thumbnail_url: Option<&'static str>,
     preview_url: Option<&'static str>,
     description_text: Option<&'static str>,
     category: Option<&'static str>,
@@ -162,8 +166,12 @@ async fn compare(app: &App, run: &sync_run::Model, wants: &[Want]) -> (usize, Ve
         check(w.id, "payout type", c.payout_type.clone(), w.payout_type.into());
         check(w.id, "model", format!("{:?}", c.model), format!("{:?}", w.model));
         check(w.id, "countries", format!("{:?}", list(&c.countries)), format!("{:?}", sorted(&w.countries)));
+        check(w.id, "blocked countries", format!("{:?}", list(&c.blocked_countries)), format!("{:?}", sorted(&w.blocked_countries)));
         check(w.id, "os", format!("{:?}", list(&c.os)), format!("{:?}", sorted(&w.os)));
+        check(w.id, "devices", format!("{:?}", list(&c.devices)), format!("{:?}", sorted(&w.devices)));
         check(w.id, "tracking url", format!("{:?}", c.tracking_url), format!("{:?}", w.tracking_url));
+        check(w.id, "impression url", format!("{:?}", c.impression_url), format!("{:?}", w.impression_url));
+        check(w.id, "thumbnail url", format!("{:?}", c.thumbnail_url), format!("{:?}", w.thumbnail_url));
         check(w.id, "preview url", format!("{:?}", c.preview_url), format!("{:?}", w.preview_url));
         check(w.id, "description", format!("{:?}", c.description_text), format!("{:?}", w.description_text));
         check(w.id, "category", format!("{:?}", c.category), format!("{:?}", w.category));
@@ -246,7 +254,12 @@ fn hasoffers_feed() -> Value {
         // getContext); `Goal` rows pay per goal (§1.7); `conversion_cap` "Maximum number of
         // conversions allowed per day"; OfferOperatingSystem names are normalised.
         "101": {"Offer": offer(101, json!({"description": "<p>Deposit &amp; play</p>", "conversion_cap": "50"})),
-                "TrackingLink": link(101), "Country": {"US": {"code": "US"}, "CA": {"code": "CA"}},
+                // §1.6(g): `impression_pixel` is an <img> tag; its src is the impression URL.
+                "TrackingLink": {"click_url": "https://trk.ho.test/aff_c?offer_id=101&aff_id=7",
+                                 "impression_pixel": "<img src=\"https://trk.ho.test/aff_i?offer_id=101&amp;aff_id=7\" width=\"1\" height=\"1\" />"},
+                // §1.6(f): `Thumbnail` is a single object; `thumbnail` is the small image.
+                "Thumbnail": {"id": "9", "url": "https://media.ho.test/101.png", "thumbnail": "https://media.ho.test/thumbnails_100/101.png"},
+                "Country": {"US": {"code": "US"}, "CA": {"code": "CA"}},
                 "OfferCategory": {"3": {"id": "3", "name": "Finance"}},
                 "OfferOperatingSystem": {"1": {"attribute": "Operating System", "name": "iOS"}},
                 "Goal": {"5": {"id": "5", "name": "Deposit", "payout_type": "cpa_flat", "default_payout": "7.00", "percent_payout": null, "status": "active"},
@@ -284,6 +297,8 @@ fn hasoffers_wants() -> Vec<Want> {
             countries: vec!["US", "CA"],
             os: vec!["ios"],
             tracking_url: Some("https://trk.ho.test/aff_c?offer_id=101&aff_id=7"),
+            impression_url: Some("https://trk.ho.test/aff_i?offer_id=101&aff_id=7"),
+            thumbnail_url: Some("https://media.ho.test/thumbnails_100/101.png"),
             preview_url: Some("https://shop.test/101"),
             description_text: Some("Deposit & play"),
             category: Some("Finance"),
@@ -568,6 +583,7 @@ async fn affise_campaigns_keep_goal_caps_and_exclusion_payouts() {
             model: Some("cpa"),
             countries: vec!["US", "GB", "DE"],
             os: vec!["ios", "android"],
+            devices: vec!["mobile"],
             tracking_url: Some("https://trk.affise.test/click?pid=610&offer_id=902"),
             preview_url: Some("https://shop.test/902"),
             description_text: Some("Register & deposit"),
@@ -680,6 +696,14 @@ async fn offer18_and_its_declarative_twin_import_revenue_share_as_percent() {
     }
 }
 
+/// HasOffers serving whatever `feed` holds at each request (the test edits it between runs).
+fn live_hasoffers(feed: Arc<Mutex<Value>>) -> Answer {
+    Arc::new(move |p, q| {
+        let f = feed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        hasoffers_answer(f, Some("EUR"))(p, q)
+    })
+}
+
 /// Runs one more sync of the integration and waits for it.
 async fn sync_again(app: &App, integration_id: i64, after_run: i64) -> sync_run::Model {
     app.ok("mutation($id: ID!) { syncNow(integrationId: $id) { id } }", json!({"id": integration_id.to_string()})).await;
@@ -700,12 +724,7 @@ async fn sync_again(app: &App, integration_id: i64, after_run: i64) -> sync_run:
 async fn a_refresh_follows_the_advertiser_status_unless_an_admin_locked_it() {
     let app = App::start(true).await;
     let feed = Arc::new(Mutex::new(hasoffers_feed()));
-    let shared = feed.clone();
-    let answer: Answer = Arc::new(move |p, q| {
-        let f = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        hasoffers_answer(f, Some("EUR"))(p, q)
-    });
-    let (base, _) = platform(answer).await;
+    let (base, _) = platform(live_hasoffers(feed.clone())).await;
     let run = import(&app, "hasoffers", &[("network_id", "demo"), ("api_key", "k3y-0123456789"), ("api_url", &base)]).await;
     let status = |id: &'static str| {
         let db = app.db.clone();
@@ -759,12 +778,7 @@ async fn a_refresh_follows_the_advertiser_status_unless_an_admin_locked_it() {
 async fn an_offer_that_turns_malformed_keeps_its_campaign_live_and_is_logged() {
     let app = App::start(true).await;
     let feed = Arc::new(Mutex::new(hasoffers_feed()));
-    let shared = feed.clone();
-    let answer: Answer = Arc::new(move |p, q| {
-        let f = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        hasoffers_answer(f, Some("EUR"))(p, q)
-    });
-    let (base, _) = platform(answer).await;
+    let (base, _) = platform(live_hasoffers(feed.clone())).await;
     let run = import(&app, "hasoffers", &[("network_id", "demo"), ("api_key", "k3y-0123456789"), ("api_url", &base)]).await;
     // 101's payout arrives with the wrong type: the offer is still in the feed.
     feed.lock().unwrap_or_else(|e| e.into_inner())["101"]["Offer"]["default_payout"] = json!({"amount": "2.50"});
@@ -800,6 +814,7 @@ async fn trackier_and_its_declarative_twin_keep_goal_and_geo_payouts() {
         model: Some("cpi"),
         countries: vec!["US", "IN"],
         os: vec!["android"],
+        devices: vec!["mobile"],
         tracking_url: Some("https://trk.trackier.com/5acdefeadcxwe3dsad?p1={your-transaction-id}&source={your-sub-aff-id}"),
         preview_url: Some("https://play.google.com/store/apps/details?id=io.appattribution.device"),
         payouts: vec![
@@ -816,4 +831,95 @@ async fn trackier_and_its_declarative_twin_keep_goal_and_geo_payouts() {
         let (base, _) = platform(Arc::new(move |_, _| (200, "application/json", b.clone()))).await;
         assert_fidelity(&app, connector, &[("api_url", &base), ("api_key", "k3y-0123456789")], &wants, "succeeded").await;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Everflow (research §2): offersrunnable, the docs' offer with the `relationship` the docs
+// describe (payout entries, ruleset targeting, category, thumbnail asset); `is_caps_enabled`
+// decides whether the stored caps are in force; 0 = unset.
+
+#[tokio::test]
+async fn everflow_campaigns_say_what_everflow_says() {
+    let docs: Value = serde_json::from_str(include_str!("../../agent/fixtures/everflow/alloffers_docs_example.json")).expect("fixture");
+    let mut runs = docs["offers"][0].clone();
+    runs["network_offer_id"] = json!(42);
+    runs["currency_id"] = json!("eur");
+    runs["is_caps_enabled"] = json!(true);
+    runs["impression_tracking_url"] = json!("https://imp.everflow.test/42");
+    runs["date_live_until"] = json!("2030-06-30 23:00:00");
+    runs["relationship"] = json!({
+        "offer_affiliate_status": "approved",
+        "category": {"network_category_id": 3, "name": "Finance", "status": "active"},
+        "payouts": {"total": 3, "entries": [
+            {"network_offer_payout_revenue_id": 11, "entry_name": "Base", "payout_type": "cpa", "payout_amount": 12.35, "payout_percentage": 0, "is_default": true},
+            {"network_offer_payout_revenue_id": 12, "entry_name": "Deposit", "payout_type": "cps", "payout_amount": 0, "payout_percentage": 30, "is_default": false},
+            {"network_offer_payout_revenue_id": 13, "entry_name": "Upsell", "payout_type": "cpa_cps", "payout_amount": 1.5, "payout_percentage": 5}
+        ]},
+        "ruleset": {
+            "countries": [
+                {"country_code": "US", "targeting_type": "include"}, {"country_code": "ca", "targeting_type": "include"},
+                {"country_code": "GB", "targeting_type": "exclude"}
+            ],
+            "platforms": [{"label": "iOS", "targeting_type": "include"}, {"label": "Windows", "targeting_type": "exclude"}],
+            "device_types": [{"label": "Mobile", "targeting_type": "include"}]
+        },
+        "thumbnail_asset": {"url": "https://cdn.everflow.test/42.png"}
+    });
+    // `offer_status: paused` upstream; `is_caps_enabled: false`: the stored caps are not in force.
+    let mut paused = docs["offers"][0].clone();
+    paused["network_offer_id"] = json!(43);
+    paused["offer_status"] = json!("paused");
+    paused["relationship"] = json!({"offer_affiliate_status": "approved",
+        "payouts": {"total": 1, "entries": [{"network_offer_payout_revenue_id": 21, "entry_name": "Base", "payout_type": "cpc", "payout_amount": "0.40", "is_default": true}]}});
+    let body = json!({"offers": [runs, paused], "paging": {"page": 1, "page_size": 50, "total_count": 2}}).to_string();
+    let (base, _) = platform(Arc::new(move |_, _| (200, "application/json", body.clone()))).await;
+    let link = Some("http://www.servetrack.test/9W598/2CTPL/");
+    let wants = vec![
+        Want {
+            id: "42",
+            status: "active",
+            upstream: "active",
+            currency: "EUR",
+            revenue: "12.35",
+            payout_type: "fixed",
+            model: Some("cpa"),
+            countries: vec!["US", "CA"],
+            blocked_countries: vec!["GB"],
+            os: vec!["ios"],
+            devices: vec!["mobile"],
+            tracking_url: link,
+            impression_url: Some("https://imp.everflow.test/42"),
+            thumbnail_url: Some("https://cdn.everflow.test/42.png"),
+            category: Some("Finance"),
+            expires_at: Some("2030-06-30T23:00:00+00:00"),
+            payouts: vec![
+                (Some("11"), None, vec![], "12.35", "fixed", "EUR"),
+                (Some("12"), None, vec![], "30", "percent", "EUR"),
+                (Some("13"), None, vec![], "1.5", "fixed", "EUR"),
+                (Some("13"), None, vec![], "5", "percent", "EUR"),
+            ],
+            caps: vec![
+                ("payout", "daily", "10.3", None),
+                ("conversions", "weekly", "88", None),
+                ("clicks", "monthly", "2500", None),
+                ("conversions", "total", "125", None),
+                ("payout", "total", "300.5", None),
+            ],
+            ..Want::default()
+        },
+        Want {
+            id: "43",
+            status: "paused",
+            upstream: "paused",
+            currency: "USD",
+            revenue: "0.4",
+            payout_type: "fixed",
+            model: Some("cpc"),
+            tracking_url: link,
+            payouts: vec![(Some("21"), None, vec![], "0.4", "fixed", "USD")],
+            ..Want::default()
+        },
+    ];
+    let app = App::start(true).await;
+    assert_fidelity(&app, "everflow", &[("api_url", &base), ("api_key", "k3y-0123456789")], &wants, "succeeded").await;
 }
