@@ -103,10 +103,16 @@ async fn import(app: &App, connector: &str, creds: &[(&str, &str)]) -> sync_run:
         .await;
     let id = d["createIntegration"]["id"].as_str().unwrap_or_default().to_string();
     app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
-    let iid: i64 = id.parse().unwrap_or_default();
-    eventually(60, "the first import to finish", || async {
+    finished_run(app, id.parse().unwrap_or_default(), 0).await
+}
+
+/// Waits for the integration's first run after run `after` to end, and returns it.
+async fn finished_run(app: &App, integration_id: i64, after: i64) -> sync_run::Model {
+    eventually(60, "the run to finish", || async {
         sync_run::Entity::find()
-            .filter(sync_run::Column::IntegrationId.eq(iid))
+            .filter(sync_run::Column::IntegrationId.eq(integration_id))
+            .filter(sync_run::Column::Id.gt(after))
+            .order_by_asc(sync_run::Column::Id)
             .one(&app.db)
             .await
             .ok()
@@ -707,17 +713,7 @@ fn live_hasoffers(feed: Arc<Mutex<Value>>) -> Answer {
 /// Runs one more sync of the integration and waits for it.
 async fn sync_again(app: &App, integration_id: i64, after_run: i64) -> sync_run::Model {
     app.ok("mutation($id: ID!) { syncNow(integrationId: $id) { id } }", json!({"id": integration_id.to_string()})).await;
-    eventually(60, "the refresh to finish", || async {
-        sync_run::Entity::find()
-            .filter(sync_run::Column::IntegrationId.eq(integration_id))
-            .filter(sync_run::Column::Id.gt(after_run))
-            .one(&app.db)
-            .await
-            .ok()
-            .flatten()
-            .filter(|r| !matches!(r.status.as_str(), "running" | "queued"))
-    })
-    .await
+    finished_run(app, integration_id, after_run).await
 }
 
 #[tokio::test]
