@@ -788,6 +788,37 @@ async fn an_offer_that_turns_malformed_keeps_its_campaign_live_and_is_logged() {
     assert!(!logs.iter().any(|l| l.code == "CAMPAIGN_PAUSED"));
 }
 
+/// A country list that arrives as a string is read as the countries it names; one that cannot
+/// be read fails the offer, which keeps its campaign and targeting: neither ever becomes
+/// "every country".
+#[tokio::test]
+async fn a_country_list_of_the_wrong_shape_never_widens_targeting() {
+    let app = App::start(true).await;
+    let feed = Arc::new(Mutex::new(hasoffers_feed()));
+    let (base, _) = platform(live_hasoffers(feed.clone())).await;
+    let run = import(&app, "hasoffers", &[("network_id", "demo"), ("api_key", "k3y-0123456789"), ("api_url", &base)]).await;
+    let countries = |id: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let c = campaign::Entity::find().filter(campaign::Column::ExternalId.eq(id)).one(&db).await.expect("q").expect("campaign");
+            (serde_json::from_str::<Value>(&c.countries).expect("json"), c.status)
+        }
+    };
+    assert_eq!(countries("105").await, (json!(["DE"]), "active".to_string()));
+    {
+        let mut f = feed.lock().unwrap_or_else(|e| e.into_inner());
+        f["101"]["Country"] = json!("US");
+        f["105"]["Country"] = json!({"DE": {"id": "276", "name": "Germany"}});
+    }
+    let second = sync_again(&app, run.integration_id, run.id).await;
+    assert_eq!(second.status, "partially_succeeded", "{second:?}");
+    assert_eq!(countries("101").await.0, json!(["US"]), "\"US\" is the list [US], not every country");
+    assert_eq!(countries("105").await, (json!(["DE"]), "active".to_string()), "unreadable: keeps its last good targeting, live");
+    let logs = log_entry::Entity::find().filter(log_entry::Column::RunId.eq(second.id)).all(&app.db).await.expect("logs");
+    let invalid = logs.iter().find(|l| l.code == "OFFER_INVALID" && l.offer_external_id.as_deref() == Some("105")).expect("a log line");
+    assert!(invalid.message.contains("Country") && invalid.message.contains("has no country code"), "{}", invalid.message);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Trackier (research §5) and its declarative twin: the publisher campaigns API, assembled from
 // the spec's examples (goals with per-geo payouts, caps where 0 = unlimited, "no currency =

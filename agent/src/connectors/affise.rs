@@ -10,6 +10,7 @@ use domain::{crypto::Credentials, model::OfferModel, model::PayoutType};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use super::lenient::CountryList;
 use super::{
     Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, base_url,
     body, endpoint, lenient, required, scaffold,
@@ -186,20 +187,25 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     };
 
     // Targeting: the top-level `countries` is the union of the groups' allow lists.
-    let mut allowed = strings(&o["countries"]);
+    let words = |v: &Value, field: &str| lenient::country_words(v, &["code", "country_code"], field).map_err(&invalid);
+    let mut allowed = words(&o["countries"], "countries")?;
     let mut denied = vec![];
     for group in lenient::items(&o["targeting"]) {
-        push_unique(&mut denied, strings(&group["country"]["deny"]));
+        push_unique(&mut denied, words(&group["country"]["deny"], "targeting.country.deny")?);
         push_unique(&mut offer.os, strings(&group["os"]["allow"]).iter().map(|s| lenient::os_name(s)));
         push_unique(&mut offer.devices, strings(&group["device_type"]).iter().map(|s| s.to_ascii_lowercase()));
     }
     if allowed.is_empty() {
         for group in lenient::items(&o["targeting"]) {
-            push_unique(&mut allowed, strings(&group["country"]["allow"]));
+            push_unique(&mut allowed, words(&group["country"]["allow"], "targeting.country.allow")?);
         }
     }
-    offer.countries = lenient::countries(allowed);
-    offer.blocked_countries = lenient::countries(denied).into_iter().filter(|c| !offer.countries.contains(c)).collect();
+    offer.countries = lenient::countries("countries", CountryList::Allow, allowed).map_err(&invalid)?;
+    offer.blocked_countries = lenient::countries("targeting.country.deny", CountryList::Exact, denied)
+        .map_err(&invalid)?
+        .into_iter()
+        .filter(|c| !offer.countries.contains(c))
+        .collect();
 
     let goals = &o["goals"];
     let is_cpi = lenient::boolean(&o["is_cpi"]) == Some(true);
@@ -229,7 +235,9 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
                 _ => OfferModel::Cpa,
             });
         }
-        let listed = lenient::countries(strings(&p["countries"]));
+        let listed = lenient::country_words(&p["countries"], &["code", "country_code"], "countries")
+            .and_then(|w| lenient::countries("countries", CountryList::Exact, w))
+            .map_err(|e| invalid(format!("payment for goal '{label}': {e}")))?;
         // `country_exclude: true`: the row pays in every geo except the listed ones.
         let (countries, excluded_countries) =
             if lenient::boolean(&p["country_exclude"]) == Some(true) { (vec![], listed) } else { (listed, vec![]) };
@@ -562,5 +570,27 @@ mod tests {
         assert_eq!((info.rate_limit_requests, info.rate_limit_per), (2, Duration::from_secs(1)));
         let names: Vec<_> = info.credential_fields.iter().map(|f| (f.name, f.required, f.secret)).collect();
         assert_eq!(names, [("api_url", true, false), ("api_key", true, true)]);
+    }
+
+    /// `countries: "US"` is the list `["US"]`; a number, or an unknown code in a payment row,
+    /// fails the offer (a payment row that lost a country would pay it the default amount).
+    #[test]
+    fn country_lists_of_the_wrong_shape_never_widen_targeting() {
+        let page_of =
+            |o: &Value| json!({"status": 1, "offers": [o], "pagination": {"per_page": 1, "total_count": 1, "page": 1}}).to_string();
+        let mut o = offer78();
+        o["countries"] = json!("US");
+        assert_eq!(only(&parse(page_of(&o)).expect("page")).countries, ["US"]);
+        o["countries"] = json!(840);
+        assert_eq!(
+            parse(page_of(&o)).expect("page").offers[0].as_ref().expect_err("invalid").reason,
+            "countries: 840 is not a country list"
+        );
+        let mut o = offer78();
+        o["payments"] = json!([{"countries": ["US", "Narnia"], "goal": "1", "revenue": 2, "currency": "USD", "type": "fixed"}]);
+        assert_eq!(
+            parse(page_of(&o)).expect("page").offers[0].as_ref().expect_err("invalid").reason,
+            "payment for goal '1': countries: 'Narnia' is not an ISO 3166 country code"
+        );
     }
 }

@@ -314,11 +314,9 @@ fn offer(r: &Value, settings: &Settings<'_>) -> Result<CanonicalOffer, InvalidOf
     let percent = payout.trim_end().ends_with('%') || price_format.as_deref().and_then(payout_type_word) == Some(PayoutType::Percent);
     o.payout_type = if percent { PayoutType::Percent } else { PayoutType::Fixed };
     o.currency = settings.currency.clone();
-    o.countries = lenient::countries(
-        lenient::rows(&r["allowed_countries"])
-            .into_iter()
-            .filter_map(|c| lenient::string(&c["country_code"]).or_else(|| lenient::string(c))),
-    );
+    o.countries = lenient::country_words(&r["allowed_countries"], &["country_code"], "allowed_countries")
+        .and_then(|w| lenient::countries("allowed_countries", lenient::CountryList::Allow, w))
+        .map_err(fail)?;
     o.os = os_in_name(&o.name);
     let tags = match &r["tags"] {
         Value::Array(items) => items.iter().filter_map(|t| [&t["tag_name"], &t["name"], t].into_iter().find_map(lenient::string)).collect(),

@@ -223,13 +223,18 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let ruleset = &rel["ruleset"];
     let mut include = vec![];
     let mut exclude = vec![];
-    for c in lenient::items(&ruleset["countries"]) {
-        if let Some(code) = lenient::string(&c["country_code"]) {
-            if excluded(c) { exclude.push(code) } else { include.push(code) }
+    let field = "relationship.ruleset.countries";
+    match &ruleset["countries"] {
+        rules @ (Value::Array(_) | Value::Object(_)) if rules.get("country_code").is_none() => {
+            for c in lenient::items(rules) {
+                let code = lenient::country_item(c, &["country_code"], field).map_err(&invalid)?;
+                if excluded(c) { exclude.extend(code) } else { include.extend(code) }
+            }
         }
+        other => include = lenient::country_words(other, &["country_code"], field).map_err(&invalid)?,
     }
-    offer.countries = lenient::countries(include);
-    offer.blocked_countries = lenient::countries(exclude);
+    offer.countries = lenient::countries(field, lenient::CountryList::Allow, include).map_err(&invalid)?;
+    offer.blocked_countries = lenient::countries(field, lenient::CountryList::Exact, exclude).map_err(&invalid)?;
     for p in lenient::items(&ruleset["platforms"]).into_iter().filter(|p| !excluded(p)) {
         if let Some(os) = lenient::string(&p["label"]).map(|l| lenient::os_name(&l))
             && !offer.os.contains(&os)
@@ -548,5 +553,29 @@ mod tests {
         assert!(info.approved_only);
         let names: Vec<_> = info.credential_fields.iter().map(|f| (f.name, f.required, f.secret)).collect();
         assert_eq!(names, [("api_key", true, true), ("api_url", false, false)]);
+    }
+
+    /// Country rules as a bare string are read as an include list; rules without a code, and
+    /// unknown excluded codes, fail the offer instead of widening targeting.
+    #[test]
+    fn country_rules_of_the_wrong_shape_never_widen_targeting() {
+        let mut o = runnable_offer();
+        o["relationship"]["ruleset"]["countries"] = json!("US");
+        assert_eq!(only(&parse(page_of(vec![o.clone()])).expect("page")).countries, ["US"]);
+        for (bad, reason) in [
+            (json!(7), "relationship.ruleset.countries: 7 is not a country list"),
+            (
+                json!([{"country_id": 227, "targeting_type": "include"}]),
+                r#"relationship.ruleset.countries: {"country_id":227,"targeting_type":"include"} has no country code"#,
+            ),
+            (
+                json!([{"country_code": "ZZ", "targeting_type": "exclude"}]),
+                "relationship.ruleset.countries: 'ZZ' is not an ISO 3166 country code",
+            ),
+        ] {
+            o["relationship"]["ruleset"]["countries"] = bad;
+            let page = parse(page_of(vec![o.clone()])).expect("page");
+            assert_eq!(page.offers[0].as_ref().expect_err("invalid").reason, reason);
+        }
     }
 }

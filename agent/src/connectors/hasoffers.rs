@@ -397,9 +397,9 @@ fn to_offer(key: Option<&str>, row: &Value) -> Result<CanonicalOffer, InvalidOff
         }
     }
 
-    let mut countries: Vec<String> = lenient::items(&row["Country"]).into_iter().filter_map(|c| lenient::string(&c["code"])).collect();
-    countries.extend(lenient::items(&row["GeoTargeting"]["Countries"]).into_iter().filter_map(|c| lenient::string(&c["code"])));
-    offer.countries = lenient::countries(countries);
+    let mut countries = lenient::country_words(&row["Country"], &["code"], "Country").map_err(&invalid)?;
+    countries.extend(lenient::country_words(&row["GeoTargeting"]["Countries"], &["code"], "GeoTargeting.Countries").map_err(&invalid)?);
+    offer.countries = lenient::countries("Country", lenient::CountryList::Allow, countries).map_err(&invalid)?;
     for os in lenient::items(&row["OfferOperatingSystem"]).into_iter().filter_map(|v| lenient::string(&v["name"])) {
         let os = lenient::os_name(&os);
         if !offer.os.contains(&os) {
@@ -774,5 +774,26 @@ mod tests {
         assert!(info.approved_only);
         let names: Vec<_> = info.credential_fields.iter().map(|f| (f.name, f.required, f.secret)).collect();
         assert_eq!(names, [("network_id", true, false), ("api_key", true, true), ("api_url", false, false), ("currency", false, false)]);
+    }
+
+    /// A country list in the wrong shape is read as what it names or fails the offer; it is
+    /// never read as "every country".
+    #[test]
+    fn country_lists_of_the_wrong_shape_never_widen_targeting() {
+        let row = |country: Value| json!({"Offer": {"id": "7", "name": "N", "default_payout": "1", "currency": "EUR", "status": "active"}, "Country": country});
+        let page = parse(envelope(json!({"7": row(json!("US"))}))).expect("page");
+        assert_eq!(find(&page, "7").countries, ["US"]);
+        for (bad, reason) in [
+            (json!(42), "Country: 42 is not a country list"),
+            (json!({"US": {"id": "840", "name": "United States"}}), r#"Country: {"id":"840","name":"United States"} has no country code"#),
+            (
+                json!({"XX": {"code": "XX"}}),
+                "Country: 'XX' is not an ISO 3166 country code (read as no list it would target every country)",
+            ),
+        ] {
+            let page = parse(envelope(json!({"7": row(bad)}))).expect("page");
+            let err = page.offers[0].as_ref().expect_err("invalid");
+            assert_eq!((err.external_id.as_deref(), err.reason.as_str()), (Some("7"), reason));
+        }
     }
 }

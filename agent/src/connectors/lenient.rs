@@ -90,17 +90,92 @@ pub fn csv(v: &Value) -> Vec<String> {
     }
 }
 
-/// Valid ISO alpha-2 codes from a list, upper-cased, deduplicated, in order; others dropped.
-pub fn countries<I: IntoIterator<Item = S>, S: AsRef<str>>(list: I) -> Vec<String> {
+/// What dropping an unreadable code from a country list would do, which decides whether it
+/// may be dropped. An empty list means "every country", so a list that loses all its codes
+/// would widen targeting to the world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountryList {
+    /// An offer's allow list: dropping an unknown code narrows targeting, which is safe, as long
+    /// as one known code is left.
+    Allow,
+    /// A block list, or the countries a payout row applies to or excludes: dropping a code would
+    /// widen targeting or pay a country the wrong amount, so every code must be known.
+    Exact,
+}
+
+/// Words advertisers use for "every country"; in an allow list they mean the empty list.
+const WORLDWIDE: [&str; 7] = ["ALL", "WW", "WORLDWIDE", "GLOBAL", "*", "ANY", "INTL"];
+
+/// ISO alpha-2 codes from a list of words (each may hold several codes: `"US, CA"`, `"US|CA"`,
+/// `"US CA"`), upper-cased (`UK` read as `GB`), deduplicated, in order. A worldwide word in an
+/// allow list means every country (the empty list). An unknown code is an error naming the
+/// field and the code, except in an allow list that keeps at least one known code (see
+/// [`CountryList`]): targeting is never widened by a value we could not read.
+pub fn countries<I: IntoIterator<Item = S>, S: AsRef<str>>(field: &str, role: CountryList, list: I) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = vec![];
-    for c in list {
-        if let Some(code) = domain::validate::country(c.as_ref())
-            && !out.contains(&code)
-        {
-            out.push(code);
+    let mut unknown: Vec<String> = vec![];
+    let mut worldwide = false;
+    for word in list {
+        for token in word.as_ref().split(|c: char| matches!(c, ',' | ';' | '|') || c.is_whitespace()).filter(|t| !t.is_empty()) {
+            if WORLDWIDE.contains(&token.to_ascii_uppercase().as_str()) {
+                worldwide = true;
+            } else if let Some(code) = domain::validate::country(token) {
+                if !out.contains(&code) {
+                    out.push(code);
+                }
+            } else if !unknown.iter().any(|u| u == token) {
+                unknown.push(token.to_string());
+            }
         }
     }
-    out
+    let listed = || unknown.iter().map(|u| format!("'{u}'")).collect::<Vec<_>>().join(", ");
+    match role {
+        CountryList::Allow if worldwide => Ok(vec![]),
+        CountryList::Allow if out.is_empty() && !unknown.is_empty() => {
+            Err(format!("{field}: {} is not an ISO 3166 country code (read as no list it would target every country)", listed()))
+        }
+        CountryList::Allow => Ok(out),
+        CountryList::Exact if worldwide => Err(format!("{field}: a worldwide word cannot be part of this list")),
+        CountryList::Exact if !unknown.is_empty() => Err(format!("{field}: {} is not an ISO 3166 country code", listed())),
+        CountryList::Exact => Ok(out),
+    }
+}
+
+/// The words of a country list in whatever shape the platform sent it: an array, an id-keyed
+/// object, a single string (`"US"`, `"US,CA"`), or null. Items may be strings or objects
+/// carrying the code under one of `keys` (`{"code": "US", "name": "United States"}`). Any other
+/// shape (a number, a boolean, an object without a code) is an error naming `field`, never an
+/// empty list: an empty list would mean every country.
+pub fn country_words(v: &Value, keys: &[&str], field: &str) -> Result<Vec<String>, String> {
+    match v {
+        Value::Null | Value::String(_) => Ok(country_item(v, keys, field)?.into_iter().collect()),
+        Value::Object(m) if keys.iter().any(|k| m.contains_key(*k)) => Ok(country_item(v, keys, field)?.into_iter().collect()),
+        Value::Array(_) | Value::Object(_) => items(v).into_iter().filter_map(|i| country_item(i, keys, field).transpose()).collect(),
+        other => Err(format!("{field}: {} is not a country list", truncate(other))),
+    }
+}
+
+/// One item of a country list: a string, or an object with the code under one of `keys`
+/// (an object without it is an error); null is no item.
+pub fn country_item(i: &Value, keys: &[&str], field: &str) -> Result<Option<String>, String> {
+    match i {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Object(m) if !keys.is_empty() => match keys.iter().find_map(|k| m.get(*k)) {
+            None | Some(Value::Null) => Err(format!("{field}: {} has no country code", truncate(i))),
+            Some(code) => string(code).map(Some).ok_or_else(|| format!("{field}: {} is not a country code", truncate(code))),
+        },
+        other => Err(format!("{field}: {} is not a country", truncate(other))),
+    }
+}
+
+/// A value as short text for a message (at most 60 characters).
+fn truncate(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(60) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text,
+    }
 }
 
 /// A time from RFC 3339, `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DD` (UTC) or a Unix timestamp.
@@ -392,7 +467,37 @@ mod tests {
         assert_eq!(boolean(&json!("1")), Some(true));
         assert_eq!(boolean(&json!("false")), Some(false));
         assert_eq!(csv(&json!("US, ca,,GB")), vec!["US", "ca", "GB"]);
-        assert_eq!(countries(["us", "UK", "XX", "US"]), vec!["US", "GB"]);
+        assert_eq!(countries("c", CountryList::Allow, ["us", "UK", "XX", "US"]), Ok(vec!["US".to_string(), "GB".to_string()]));
+    }
+
+    /// A country list is never silently read as "every country": the wrong shape or codes
+    /// that are all unknown are errors; a single string is read as the list it names.
+    #[test]
+    fn country_lists_never_widen_targeting() {
+        use CountryList::{Allow, Exact};
+        let read = |v: Value, role| country_words(&v, &["code", "country_code"], "countries").and_then(|w| countries("countries", role, w));
+        assert_eq!(read(json!("US"), Allow), Ok(vec!["US".to_string()]));
+        assert_eq!(read(json!("us, ca|GB"), Allow), Ok(vec!["US".to_string(), "CA".to_string(), "GB".to_string()]));
+        assert_eq!(read(json!({"US": {"code": "US", "name": "United States"}}), Exact), Ok(vec!["US".to_string()]));
+        assert_eq!(read(json!({"code": "DE", "name": "Germany"}), Exact), Ok(vec!["DE".to_string()]));
+        assert_eq!(read(json!([{"country_code": "fr"}, "IT"]), Exact), Ok(vec!["FR".to_string(), "IT".to_string()]));
+        assert_eq!(read(json!(null), Allow), Ok(vec![]));
+        assert_eq!(read(json!([]), Exact), Ok(vec![]));
+        assert_eq!(read(json!("ALL"), Allow), Ok(vec![]));
+        assert_eq!(read(json!(["WW", "US"]), Allow), Ok(vec![]));
+        // every code unknown: an error, not the empty (worldwide) list
+        assert_eq!(
+            read(json!("United States"), Allow),
+            Err("countries: 'United', 'States' is not an ISO 3166 country code (read as no list it would target every country)".to_string())
+        );
+        // a block list or payout row keeps every code or fails: dropping one would widen it
+        assert_eq!(read(json!(["US", "XX"]), Exact), Err("countries: 'XX' is not an ISO 3166 country code".to_string()));
+        assert!(read(json!("ALL"), Exact).is_err());
+        // wrong shapes name the field
+        assert_eq!(read(json!(840), Allow), Err("countries: 840 is not a country list".to_string()));
+        assert_eq!(read(json!([840]), Allow), Err("countries: 840 is not a country".to_string()));
+        assert_eq!(read(json!([{"name": "Spain"}]), Allow), Err(r#"countries: {"name":"Spain"} has no country code"#.to_string()));
+        assert_eq!(read(json!(true), Allow), Err("countries: true is not a country list".to_string()));
     }
 
     #[test]

@@ -161,12 +161,16 @@ fn offer(key: Option<&Value>, r: &Value) -> Result<CanonicalOffer, InvalidOffer>
     let model = lenient::string(&r["model"]);
     o.model = model.as_deref().and_then(model_word);
     o.payout_type = model.as_deref().and_then(payout_type).unwrap_or(o.payout_type);
-    o.currency = lenient::string(&r["currency"]).and_then(|c| validate::currency(&c));
+    o.currency = match lenient::string(&r["currency"]) {
+        Some(c) => Some(validate::currency(&c).ok_or_else(|| fail(format!("currency '{c}' is not an ISO 4217 code")))?),
+        None => None,
+    };
     let price = [&r["price"], &r["payout"][0]["payout"]].into_iter().find_map(lenient::string).ok_or_else(|| fail("no price".into()))?;
     o.revenue = lenient::decimal_str(&price).ok_or_else(|| fail(format!("price '{price}' is not a number")))?;
     o.payouts = payouts(r, &o).map_err(fail)?;
-    o.countries = lenient::countries(lenient::csv(&r["country_allow"]));
-    o.blocked_countries = lenient::countries(lenient::csv(&r["country_block"]));
+    let list = |field: &str, role| lenient::country_words(&r[field], &["code"], field).and_then(|w| lenient::countries(field, role, w));
+    o.countries = list("country_allow", lenient::CountryList::Allow).map_err(fail)?;
+    o.blocked_countries = list("country_block", lenient::CountryList::Exact).map_err(fail)?;
     o.os = unique(lenient::csv(&r["os_allow"]).iter().map(|s| lenient::os_name(s)).filter(|s| s != "all"));
     o.devices = unique(lenient::csv(&r["device_allow"]).iter().map(|s| s.to_lowercase()).filter(|s| s != "all"));
     o.categories = unique(lenient::csv(&r["category"]));
@@ -206,7 +210,10 @@ fn payouts(r: &Value, o: &CanonicalOffer) -> Result<Vec<GoalPayout>, String> {
     for (i, row) in rows(&r["payout"]).into_iter().enumerate() {
         let Some(amount) = lenient::string(&row["payout"]) else { continue };
         let revenue = lenient::decimal_str(&amount).ok_or_else(|| format!("payout[{i}] '{amount}' is not a number"))?;
-        let currency = lenient::string(&row["currency"]).and_then(|c| validate::currency(&c)).or(o.currency.clone());
+        let currency = match lenient::string(&row["currency"]) {
+            Some(c) => Some(validate::currency(&c).ok_or_else(|| format!("payout[{i}] currency '{c}' is not an ISO 4217 code"))?),
+            None => o.currency.clone(),
+        };
         let payout_type = lenient::string(&row["model"]).and_then(|m| payout_type(&m)).unwrap_or(o.payout_type);
         static NO_CONDITIONS: Value = Value::Null;
         let mut groups = rows(&row["condition"]);
@@ -218,14 +225,20 @@ fn payouts(r: &Value, o: &CanonicalOffer) -> Result<Vec<GoalPayout>, String> {
             let is = |c: &Value, field: &str| lenient::string(&c["field"]).is_some_and(|f| f.eq_ignore_ascii_case(field));
             let goal_id = conditions.iter().filter(|c| is(c, "event")).flat_map(|c| lenient::csv(&c["value"])).next();
             let excludes = |c: &Value| lenient::string(&c["operator_type"]).is_some_and(|op| op.eq_ignore_ascii_case("is_not_equal"));
-            let countries = conditions.iter().filter(|c| is(c, "country") && !excludes(c)).flat_map(|c| lenient::csv(&c["value"]));
-            // `country is_not_equal X`: the row pays everywhere except X.
-            let excluded = conditions.iter().filter(|c| is(c, "country") && excludes(c)).flat_map(|c| lenient::csv(&c["value"]));
+            let field = format!("payout[{i}] country condition");
+            let countries = |exclude: bool| -> Result<Vec<String>, String> {
+                let mut words = vec![];
+                for c in conditions.iter().filter(|c| is(c, "country") && excludes(c) == exclude) {
+                    words.extend(lenient::country_words(&c["value"], &["code"], &field)?);
+                }
+                lenient::countries(&field, lenient::CountryList::Exact, words)
+            };
             out.push(GoalPayout {
-                excluded_countries: lenient::countries(excluded),
+                // `country is_not_equal X`: the row pays everywhere except X.
+                excluded_countries: countries(true)?,
                 goal_id,
                 goal_name: None,
-                countries: lenient::countries(countries),
+                countries: countries(false)?,
                 revenue,
                 payout_type,
                 currency: currency.clone(),
@@ -423,5 +436,32 @@ mod tests {
         missing.remove("mid");
         let err = Offer18::new().page_request(&missing, Cursor { page: 1, page_size: 50 }).err();
         assert_eq!(err, Some(FetchError::Config("credential field 'mid' is missing".into())));
+    }
+
+    /// A block list or a payout condition with a code we cannot read fails the offer: dropping
+    /// it would let the blocked country in, or pay it the default amount.
+    #[test]
+    fn unknown_country_codes_in_block_lists_and_conditions_fail_the_offer() {
+        let offer = |extra: Value| {
+            let mut o =
+                json!({"offerid": "7", "name": "Shop", "price": "1", "currency": "USD", "authorized": "true", "click_url": "https://t/7"});
+            o.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+            json!({"response": "200", "data": {"7": o}}).to_string()
+        };
+        let reason = |extra: Value| parse(&offer(extra)).expect("page").offers[0].as_ref().expect_err("invalid").reason.clone();
+        assert_eq!(reason(json!({"country_block": "US, XX"})), "country_block: 'XX' is not an ISO 3166 country code");
+        assert_eq!(reason(json!({"country_allow": 5})), "country_allow: 5 is not a country list");
+        assert_eq!(
+            reason(
+                json!({"payout": [{"payout": "2", "condition": [[{"field": "country", "operator_type": "is_not_equal", "value": "U.S."}]]}]})
+            ),
+            "payout[0] country condition: 'U.S.' is not an ISO 3166 country code"
+        );
+        assert_eq!(
+            reason(json!({"payout": [{"payout": "2", "currency": "dollars"}]})),
+            "payout[0] currency 'dollars' is not an ISO 4217 code"
+        );
+        let page = parse(&offer(json!({"country_allow": ["us", "ca"]}))).expect("page");
+        assert_eq!(only(&page).countries, ["US", "CA"]);
     }
 }

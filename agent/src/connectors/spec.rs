@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 
+use super::lenient::CountryList;
 use super::{
     Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, NATIVE, Page, PageRequest, PagingStyle, RawResponse,
     append_path, base_url,
@@ -317,7 +318,7 @@ pub struct FieldsSpec {
     /// Payout rows per goal and/or countries.
     #[serde(default)]
     pub payouts: Vec<PayoutSpec>,
-    /// ISO alpha-2 countries allowed (invalid codes are dropped).
+    /// ISO alpha-2 countries allowed (an unknown code is dropped while a known one is left).
     pub countries: Option<Source>,
     pub blocked_countries: Option<Source>,
     /// OS names (lower-cased).
@@ -494,7 +495,8 @@ pub enum Transform {
     Decimal,
     /// Split text on commas (trimmed, empty items dropped); arrays pass through.
     Csv,
-    /// Keep valid ISO 3166-1 alpha-2 codes, upper-cased (`uk` -> `GB`); drop others.
+    /// Split like `csv`, upper-casing ISO 3166-1 alpha-2 codes (`uk` -> `GB`); a word that is
+    /// not a code is kept, so the country field rejects it by name rather than dropping it.
     Countries,
     /// HTML to plain text.
     HtmlText,
@@ -517,7 +519,8 @@ impl Transform {
                 out.push(Value::String(d.to_string()));
             }
             Transform::Csv => out.extend(lenient::csv(&v).into_iter().map(Value::String)),
-            Transform::Countries => out.extend(lenient::countries(text()).into_iter().map(Value::String)),
+            // Codes upper-cased; what is not a code is kept, for the field's check to name it.
+            Transform::Countries => out.extend(lenient::csv(&v).into_iter().map(|t| Value::String(validate::country(&t).unwrap_or(t)))),
             Transform::HtmlText => out.extend(text().map(|t| Value::String(lenient::html_to_text(&t)))),
             Transform::Os => out.extend(text().map(|t| Value::String(lenient::os_name(&t)))),
             Transform::Datetime => out.extend(lenient::datetime(&v).map(|t| Value::String(t.to_rfc3339()))),
@@ -901,6 +904,25 @@ impl SpecConnector {
         Ok(unique(vals.iter().filter_map(word_text)))
     }
 
+    /// A country list: each value read by [`lenient::country_words`] (a string, an array, an
+    /// object with a `code`/`country_code`), then checked by [`lenient::countries`].
+    fn countries(&self, src: Option<&Source>, scope: &Scope<'_>, field: &str, role: CountryList) -> Result<Vec<String>, String> {
+        let Some(src) = src else { return Ok(vec![]) };
+        let mut words = vec![];
+        for v in self.values(src, scope).map_err(|e| format!("{field}: {e}"))? {
+            words.extend(lenient::country_words(&v, &["code", "country_code"], field)?);
+        }
+        lenient::countries(field, role, words)
+    }
+
+    /// An ISO 4217 code; other text fails the offer (it never falls back to another currency).
+    fn currency(&self, src: Option<&Source>, scope: &Scope<'_>, field: &str) -> Result<Option<String>, String> {
+        match self.text(src, scope, field)? {
+            Some(c) => validate::currency(&c).map(Some).ok_or_else(|| format!("{field}: '{c}' is not an ISO 4217 code")),
+            None => Ok(None),
+        }
+    }
+
     fn decimal(&self, src: &Source, scope: &Scope<'_>, field: &str) -> Result<Option<Decimal>, String> {
         let vals = self.values(src, scope).map_err(|e| format!("{field}: {e}"))?;
         match vals.first() {
@@ -940,27 +962,29 @@ impl SpecConnector {
         o.status = self.word(f.status.as_ref(), scope, "status")?.unwrap_or(UpstreamStatus::Unknown);
         o.payout_type = self.word(f.payout_type.as_ref(), scope, "payout_type")?.unwrap_or(PayoutType::Fixed);
         o.model = self.word(f.model.as_ref(), scope, "model")?;
-        o.currency = self.text(f.currency.as_ref(), scope, "currency")?.and_then(|c| validate::currency(&c));
+        o.currency = self.currency(f.currency.as_ref(), scope, "currency")?;
         o.revenue = self.decimal(&f.revenue, scope, "revenue")?.ok_or("no revenue")?;
         for p in &f.payouts {
             for row in scope.rows(&p.rows) {
                 let Some(revenue) = self.decimal(&p.revenue, &row, "payouts.revenue")? else { continue };
                 o.payouts.push(GoalPayout {
-                    excluded_countries: lenient::countries(self.list(p.excluded_countries.as_ref(), &row, "payouts.excluded_countries")?),
+                    excluded_countries: self.countries(
+                        p.excluded_countries.as_ref(),
+                        &row,
+                        "payouts.excluded_countries",
+                        CountryList::Exact,
+                    )?,
                     goal_id: self.text(p.goal_id.as_ref(), &row, "payouts.goal_id")?,
                     goal_name: self.text(p.goal_name.as_ref(), &row, "payouts.goal_name")?,
-                    countries: lenient::countries(self.list(p.countries.as_ref(), &row, "payouts.countries")?),
+                    countries: self.countries(p.countries.as_ref(), &row, "payouts.countries", CountryList::Exact)?,
                     revenue,
                     payout_type: self.word(p.payout_type.as_ref(), &row, "payouts.payout_type")?.unwrap_or(o.payout_type),
-                    currency: self
-                        .text(p.currency.as_ref(), &row, "payouts.currency")?
-                        .and_then(|c| validate::currency(&c))
-                        .or(o.currency.clone()),
+                    currency: self.currency(p.currency.as_ref(), &row, "payouts.currency")?.or(o.currency.clone()),
                 });
             }
         }
-        o.countries = lenient::countries(self.list(f.countries.as_ref(), scope, "countries")?);
-        o.blocked_countries = lenient::countries(self.list(f.blocked_countries.as_ref(), scope, "blocked_countries")?);
+        o.countries = self.countries(f.countries.as_ref(), scope, "countries", CountryList::Allow)?;
+        o.blocked_countries = self.countries(f.blocked_countries.as_ref(), scope, "blocked_countries", CountryList::Exact)?;
         o.os = unique(self.list(f.os.as_ref(), scope, "os")?.iter().map(|s| s.to_lowercase()));
         o.devices = unique(self.list(f.devices.as_ref(), scope, "devices")?.iter().map(|s| s.to_lowercase()));
         o.categories = self.list(f.categories.as_ref(), scope, "categories")?;
@@ -1364,7 +1388,7 @@ mod tests {
          "status": "live", "categories": ["Shopping", "Shopping"], "os": ["iPhone", "all"], "device": ["Desktop", "all"],
          "creatives": [{"mime_type": "video/mp4", "full_url": "https://cdn/v.mp4"}, {"mime_type": "IMAGE/png", "full_url": "https://cdn/i.png"}],
          "impressionUrl": "https://demo.trackier.net/imp?campaign_id=20931&pub_id=31", "defaultGoal": "Sale",
-         "payouts": [{"payout": "12.5", "geo": ["de", "uk", "xx"]}, {"payout": 11}],
+         "payouts": [{"payout": "12.5", "geo": ["de", "uk"]}, {"payout": 11}],
          "goals": [{"id": "g1", "title": "Upsell", "payout_model": "fixed", "payouts": [{"payout": 3, "geo": []}]},
                    {"id": "g2", "title": "Lead", "payouts": [{"payout": "1.5"}]}, {"id": "g3", "title": "Empty"}],
          "cap": {"type": "click", "daily": "10", "weekly": 0, "monthly": 0, "lifetime": 900}},

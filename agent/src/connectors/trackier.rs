@@ -160,13 +160,15 @@ fn offer(r: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     o.payout_type = model.as_deref().and_then(payout_type).unwrap_or(PayoutType::Fixed);
     // "If no currency then it should be assumed as USD".
     o.currency = match lenient::string(&r["currency"]) {
-        Some(c) => validate::currency(&c),
+        Some(c) => Some(validate::currency(&c).ok_or_else(|| fail(format!("currency '{c}' is not an ISO 4217 code")))?),
         None => Some("USD".into()),
     };
     let payout = lenient::string(&r["payouts"][0]["payout"]).ok_or_else(|| fail("no payouts".into()))?;
     o.revenue = lenient::decimal_str(&payout).ok_or_else(|| fail(format!("payout '{payout}' is not a number")))?;
     o.payouts = payouts(r, &o).map_err(fail)?;
-    o.countries = lenient::countries(lenient::csv(&r["countries"]));
+    o.countries = lenient::country_words(&r["countries"], &["code"], "countries")
+        .and_then(|w| lenient::countries("countries", lenient::CountryList::Allow, w))
+        .map_err(fail)?;
     o.os = unique(lenient::csv(&r["os"]).iter().map(|s| lenient::os_name(s)).filter(|s| s != "all"));
     o.devices = unique(lenient::csv(&r["device"]).iter().map(|s| s.to_lowercase()).filter(|s| s != "all"));
     o.categories = unique(lenient::csv(&r["categories"]));
@@ -191,12 +193,14 @@ fn payouts(r: &Value, o: &CanonicalOffer) -> Result<Vec<GoalPayout>, String> {
     for (goal, row) in default_rows.chain(goal_rows) {
         let Some(amount) = lenient::string(&row["payout"]) else { continue };
         let revenue = lenient::decimal_str(&amount).ok_or_else(|| format!("payout '{amount}' is not a number"))?;
+        let countries = lenient::country_words(&row["geo"], &["code"], "payouts.geo")
+            .and_then(|w| lenient::countries("payouts.geo", lenient::CountryList::Exact, w))?;
         out.push(match goal {
             None => GoalPayout {
                 excluded_countries: vec![],
                 goal_id: None,
                 goal_name: default_goal.clone(),
-                countries: lenient::countries(lenient::csv(&row["geo"])),
+                countries: countries.clone(),
                 revenue,
                 payout_type: o.payout_type,
                 currency: o.currency.clone(),
@@ -205,7 +209,7 @@ fn payouts(r: &Value, o: &CanonicalOffer) -> Result<Vec<GoalPayout>, String> {
                 excluded_countries: vec![],
                 goal_id: lenient::string(&g["id"]),
                 goal_name: lenient::string(&g["title"]),
-                countries: lenient::countries(lenient::csv(&row["geo"])),
+                countries,
                 revenue,
                 payout_type: lenient::string(&g["payout_model"]).and_then(|w| payout_type(&w)).unwrap_or(o.payout_type),
                 currency: o.currency.clone(),
@@ -302,7 +306,7 @@ mod tests {
             "categories": ["Shopping", "Shopping"], "os": ["all"], "device": ["Desktop", "all"],
             "creatives": [{"mime_type": "video/mp4", "full_url": "https://cdn/v.mp4"}, {"mime_type": "image/png", "full_url": "https://cdn/i.png"}],
             "impressionUrl": "https://demo.trackier.net/imp?campaign_id=20931&pub_id=31",
-            "payouts": [{"payout": "12.5", "geo": ["de", "uk", "xx"]}],
+            "payouts": [{"payout": "12.5", "geo": ["de", "uk"]}],
             "goals": [{"id": "g1", "title": "Sale", "payout_model": "fixed", "payouts": [{"payout": 3}]}, {"id": "g2", "title": "Upsell", "payouts": []}],
             "cap": {"type": "click", "daily": "10", "monthly": 0}
         }]));
