@@ -26,7 +26,7 @@ use domain::{
 use futures::TryStreamExt;
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
     sea_query::{Expr, ExprTrait},
     sea_query::{LockBehavior, LockType},
 };
@@ -44,6 +44,13 @@ use crate::{
 };
 
 /// The agent: one per process.
+/// A request lost with dead agents at least this many times, the first of them more than
+/// [`GIVE_UP_AFTER`] ago, fails instead of being queued again: a feed that kills every agent
+/// that reads it must not crash-loop forever, while agents killed by deploys, the OOM killer
+/// or a lost machine never cost an admin a request.
+const MAX_LOST_ATTEMPTS: u64 = 5;
+const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(1);
+
 #[derive(Clone)]
 pub struct Agent {
     db: DatabaseConnection,
@@ -175,12 +182,15 @@ impl Agent {
 
     /// One pass over due work.
     pub async fn tick(&self, tasks: &mut tokio::task::JoinSet<()>, shutdown: &CancellationToken) -> Result<(), DbErr> {
-        // Previews and test connections do not need the integration's lease.
+        self.recover_lost_work().await?;
+        // Previews and test connections do not need the integration's lease. A free slot is
+        // taken before anything is claimed, so the tick (and with it the heartbeat) never
+        // waits for a run to end.
         for p in preview_request::Entity::find().filter(preview_request::Column::Status.eq("pending")).limit(16).all(&self.db).await? {
+            let Ok(permit) = self.busy.clone().try_acquire_owned() else { break };
             if !self.claim_row_preview(p.id).await? {
                 continue;
             }
-            let Ok(permit) = self.busy.clone().acquire_owned().await else { break };
             let me = self.clone();
             tasks.spawn(async move {
                 let _permit = permit;
@@ -203,13 +213,14 @@ impl Agent {
                 });
                 continue;
             }
+            let Ok(permit) = self.busy.clone().try_acquire_owned() else { break };
             let Some(lease) = self.claim_lease(r.integration_id).await? else { continue };
             if !self.claim_request(r.id).await? {
                 self.release(&lease).await?;
                 continue;
             }
             let trigger = if kind == m::RequestKind::FirstSync { m::RunTrigger::Finalize } else { m::RunTrigger::Manual };
-            self.spawn_run(tasks, lease, trigger, kind == m::RequestKind::DryRun, Some(r.id), shutdown).await;
+            self.spawn_run(tasks, permit, lease, trigger, kind == m::RequestKind::DryRun, Some(r.id), shutdown);
         }
         // Held runs confirmed by an admin.
         for r in sync_run::Entity::find()
@@ -232,26 +243,25 @@ impl Agent {
             .all(&self.db)
             .await?;
         for i in due {
-            if self.busy.available_permits() == 0 {
-                break;
-            }
+            let Ok(permit) = self.busy.clone().try_acquire_owned() else { break };
             if let Some(lease) = self.claim_lease(i.id).await? {
-                self.spawn_run(tasks, lease, m::RunTrigger::Schedule, false, None, shutdown).await;
+                self.spawn_run(tasks, permit, lease, m::RunTrigger::Schedule, false, None, shutdown);
             }
         }
         Ok(())
     }
 
-    async fn spawn_run(
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_run(
         &self,
         tasks: &mut tokio::task::JoinSet<()>,
+        permit: tokio::sync::OwnedSemaphorePermit,
         lease: Lease,
         trigger: m::RunTrigger,
         dry_run: bool,
         request: Option<i64>,
         shutdown: &CancellationToken,
     ) {
-        let Ok(permit) = self.busy.clone().acquire_owned().await else { return };
         let me = self.clone();
         let stop = shutdown.child_token();
         let lease = Lease { stop: stop.clone(), ..lease };
@@ -534,6 +544,138 @@ impl Agent {
         Ok(summary)
     }
 
+    /// Work a dead agent left behind is taken back by any live agent within about one lease
+    /// TTL, with no manual step:
+    /// - an integration whose lease expired is claimed; its open runs are closed as AGENT_LOST
+    ///   and the requests they served (a first import, a "sync now", a dry run) are queued
+    ///   again, as are requests claimed under that lease whose run never started;
+    /// - a preview or connection test claimed by an agent whose heartbeat is older than one
+    ///   lease TTL is queued again.
+    ///
+    /// A request lost [`MAX_LOST_ATTEMPTS`] times over more than [`GIVE_UP_AFTER`] (an offer
+    /// feed that kills agents) fails instead of looping. Scheduled runs need nothing: `next_run_at` only moves when a run
+    /// ends, so the integration is due again as soon as its lease is free.
+    async fn recover_lost_work(&self) -> Result<(), DbErr> {
+        let t = now();
+        let expired = integration::Entity::find()
+            .filter(integration::Column::LeaseOwner.is_not_null())
+            .filter(integration::Column::LeaseExpiresAt.lt(t))
+            .limit(16)
+            .all(&self.db)
+            .await?;
+        for i in expired {
+            let Some(lease) = self.claim_lease(i.id).await? else { continue };
+            let res = self.abandon_orphaned_runs(i.id, &lease).await;
+            let res = match res {
+                Ok(()) => self.requeue_unstarted_requests(i.id, i.lease_owner.as_deref()).await,
+                Err(e) => Err(e),
+            };
+            self.release(&lease).await?;
+            res?;
+        }
+        let dead = t - chrono::Duration::from_std(self.cfg.agent.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
+        let alive: Vec<String> = agent_heartbeat::Entity::find()
+            .filter(agent_heartbeat::Column::LastSeenAt.gte(dead))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|h| h.agent_id)
+            .collect();
+        let r = preview_request::Entity::update_many()
+            .col_expr(preview_request::Column::Status, Expr::value("pending"))
+            .col_expr(preview_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
+            .col_expr(preview_request::Column::StartedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .filter(preview_request::Column::Status.eq("running"))
+            .filter(preview_request::Column::StartedAt.lt(dead))
+            .filter(preview_request::Column::ClaimedBy.is_not_in(alive.clone()))
+            .exec(&self.db)
+            .await?;
+        let t2 = sync_request::Entity::update_many()
+            .col_expr(sync_request::Column::Status, Expr::value("pending"))
+            .col_expr(sync_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
+            .col_expr(sync_request::Column::ClaimedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .filter(sync_request::Column::Kind.eq(m::RequestKind::TestConnection.as_str()))
+            .filter(sync_request::Column::Status.eq("running"))
+            .filter(sync_request::Column::ClaimedAt.lt(dead))
+            .filter(sync_request::Column::ClaimedBy.is_not_in(alive))
+            .exec(&self.db)
+            .await?;
+        if r.rows_affected + t2.rows_affected > 0 {
+            tracing::warn!(previews = r.rows_affected, tests = t2.rows_affected, "queued again work claimed by an agent that stopped");
+        }
+        Ok(())
+    }
+
+    /// Requests of an integration whose lease we now hold that are still "running" with no
+    /// open run: the agent that claimed them died between the claim and the run's start.
+    async fn requeue_unstarted_requests(&self, integration_id: i64, lost_agent: Option<&str>) -> Result<(), DbErr> {
+        let stuck = sync_request::Entity::find()
+            .filter(sync_request::Column::IntegrationId.eq(integration_id))
+            .filter(sync_request::Column::Status.eq("running"))
+            .filter(sync_request::Column::Kind.ne(m::RequestKind::TestConnection.as_str()))
+            .all(&self.db)
+            .await?;
+        for req in stuck {
+            let open = sync_run::Entity::find()
+                .filter(sync_run::Column::RequestId.eq(req.id))
+                .filter(sync_run::Column::Status.is_in([RunStatus::Running.as_str(), RunStatus::Queued.as_str()]))
+                .count(&self.db)
+                .await?;
+            if open == 0 {
+                self.requeue_request(integration_id, req.id, None, lost_agent).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a request a dead agent was serving back in the queue (or fails it, see
+    /// [`MAX_LOST_ATTEMPTS`]), with a log line saying which.
+    async fn requeue_request(
+        &self,
+        integration_id: i64,
+        request_id: i64,
+        run_id: Option<i64>,
+        lost_agent: Option<&str>,
+    ) -> Result<(), DbErr> {
+        let lost_runs = sync_run::Entity::find()
+            .filter(sync_run::Column::RequestId.eq(request_id))
+            .filter(sync_run::Column::ErrorCode.eq("AGENT_LOST"))
+            .all(&self.db)
+            .await?;
+        let lost = lost_runs.len() as u64;
+        let first_lost = lost_runs.iter().map(|r| r.queued_at).min();
+        let give_up = lost >= MAX_LOST_ATTEMPTS && first_lost.is_some_and(|t| now() - t > GIVE_UP_AFTER);
+        let upd = sync_request::Entity::update_many()
+            .col_expr(sync_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
+            .col_expr(sync_request::Column::ClaimedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None));
+        let upd = if give_up {
+            upd.col_expr(sync_request::Column::Status, Expr::value("failed")).col_expr(sync_request::Column::FinishedAt, Expr::value(now()))
+        } else {
+            upd.col_expr(sync_request::Column::Status, Expr::value("pending"))
+        };
+        upd.filter(sync_request::Column::Id.eq(request_id)).filter(sync_request::Column::Status.eq("running")).exec(&self.db).await?;
+        let agent = lost_agent.unwrap_or("?");
+        let (level, code, msg) = if give_up {
+            (
+                LogLevel::Error,
+                "REQUEST_ABANDONED",
+                format!(
+                    "request {request_id} was lost with {lost} agents that stopped while serving it over more than an hour; it is not queued again: look at the agents' logs (memory, crashes), then sync again"
+                ),
+            )
+        } else {
+            (
+                LogLevel::Warn,
+                "REQUEST_REQUEUED",
+                format!(
+                    "agent {agent} stopped while serving request {request_id} (lost {lost} time(s)); it is queued again and any live agent will run it"
+                ),
+            )
+        };
+        events::log(&self.db, Some(integration_id), run_id, level, code, None, &msg, None).await?;
+        Ok(())
+    }
+
     /// Runs left "running" by an agent that died (crash, kill -9, lost machine) belong to an
     /// older fencing token: close them as failed with AGENT_LOST so admins and subscribers see
     /// an end, and fail the requests they served. Nothing was paused by them: vanished offers
@@ -560,15 +702,10 @@ impl Agent {
                 .filter(sync_run::Column::Id.eq(r.id))
                 .exec(&self.db)
                 .await?;
-            if let Some(req) = r.request_id {
-                sync_request::Entity::update_many()
-                    .col_expr(sync_request::Column::Status, Expr::value("failed"))
-                    .col_expr(sync_request::Column::FinishedAt, Expr::value(now()))
-                    .filter(sync_request::Column::Id.eq(req))
-                    .exec(&self.db)
-                    .await?;
-            }
             events::log(&self.db, Some(integration_id), Some(r.id), LogLevel::Warn, "AGENT_LOST", None, &msg, None).await?;
+            if let Some(req) = r.request_id {
+                self.requeue_request(integration_id, req, Some(r.id), r.agent_id.as_deref()).await?;
+            }
             let p = RunProgress {
                 run_id: r.id,
                 status: RunStatus::Failed.as_str().into(),

@@ -142,6 +142,44 @@ async fn a_killed_agent_leaves_no_duplicates_and_the_next_run_converges() {
     assert!(lost.iter().all(|e| e["node"]["status"] != "RUNNING"), "{d}");
 }
 
+/// An agent killed in the middle of a first import: another agent closes the dead run as
+/// AGENT_LOST and runs the import again within about one lease TTL, with no "sync now".
+#[tokio::test]
+async fn a_first_import_cut_by_a_killed_agent_is_resumed_without_any_manual_step() {
+    use domain::entity::{log_entry, sync_request, sync_run};
+    let (url, fake) = fake_everflow(feed(60)).await;
+    lock(&fake).delay = Duration::from_millis(400);
+    let app = App::start_with(false, |c| c.agent.lease_ttl = Duration::from_secs(2)).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    let (_stop_a, killed) = app.spawn_agent("agent-a", |_| {});
+    finalize_paged(&app, &id, v, 10).await;
+    eventually(30, "a partial import", || async { (10..60).contains(&campaign_count(&app, &id).await).then_some(()) }).await;
+    killed.abort();
+    let _ = killed.await;
+    assert!(campaign_count(&app, &id).await < 60, "the import finished before the kill; the test proves nothing");
+
+    lock(&fake).delay = Duration::ZERO;
+    let (_stop_b, _b) = app.spawn_agent("agent-b", |_| {});
+    let runs = eventually(30, "the first import finished by agent B, nothing left open", || async {
+        let runs = sync_run::Entity::find().filter(sync_run::Column::IntegrationId.eq(int_id(&id))).all(&app.db).await.ok()?;
+        (open_work(&app, &id).await == 0 && runs.iter().any(|r| r.status == "succeeded")).then_some(runs)
+    })
+    .await;
+    assert_eq!(campaign_count(&app, &id).await, 60);
+    let lost = runs.iter().find(|r| r.error_code.as_deref() == Some("AGENT_LOST")).expect("the dead run is closed as AGENT_LOST");
+    assert_eq!((lost.status.as_str(), lost.agent_id.as_deref()), ("failed", Some("agent-a")));
+    let done = runs.iter().find(|r| r.status == "succeeded").expect("a succeeded run");
+    assert_eq!(
+        (done.agent_id.as_deref(), done.request_id),
+        (Some("agent-b"), lost.request_id),
+        "the same first-import request, served again"
+    );
+    let req = sync_request::Entity::find_by_id(lost.request_id.expect("a request")).one(&app.db).await.expect("q").expect("request");
+    assert_eq!((req.kind.as_str(), req.status.as_str()), ("first_sync", "done"));
+    let logs = log_entry::Entity::find().filter(log_entry::Column::IntegrationId.eq(int_id(&id))).all(&app.db).await.expect("logs");
+    assert!(logs.iter().any(|l| l.code == "REQUEST_REQUEUED" && l.message.contains("agent-a")), "an admin can read what happened");
+}
+
 #[tokio::test]
 async fn two_agents_never_run_one_integration_at_the_same_time() {
     let (url, fake) = fake_everflow(feed(40)).await;
