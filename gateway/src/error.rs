@@ -10,8 +10,13 @@
 //! | `RATE_LIMITED` | too many requests |
 //! | `BAD_STATE` | the object is not in a state that allows this (e.g. finalising twice) |
 //! | `INTERNAL` | a server fault; details are logged, never shown |
+//! | `GRAPHQL_PARSE_FAILED` | the document is not GraphQL (syntax error, empty query, too deeply nested text) |
+//! | `GRAPHQL_VALIDATION_FAILED` | the document does not fit the schema (unknown field or argument, wrong enum value, wrong variable type, depth or complexity limit) |
+//! | `BAD_REQUEST` | the HTTP request is not a GraphQL request (not JSON, no `query`, a batch, an unknown `operationName`) |
 //!
 //! Server errors are logged once here with their chain; clients see "internal error" only.
+//! [`ErrorCodes`] gives every error async-graphql raises itself (parse, validation, argument
+//! coercion) its code, so no error reaches a client without one.
 
 use async_graphql::ErrorExtensions;
 use domain::validate::FieldError;
@@ -23,9 +28,27 @@ pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 pub const FORBIDDEN: &str = "FORBIDDEN";
 pub const BAD_STATE: &str = "BAD_STATE";
 pub const INTERNAL: &str = "INTERNAL";
+pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+pub const BAD_REQUEST: &str = "BAD_REQUEST";
 
 /// Every code, for the documentation table and tests.
-pub const ALL_CODES: &[&str] = &[VALIDATION, NOT_FOUND, CONFLICT, UNAUTHENTICATED, FORBIDDEN, "RATE_LIMITED", BAD_STATE, INTERNAL];
+pub const ALL_CODES: &[&str] = &[
+    VALIDATION,
+    NOT_FOUND,
+    CONFLICT,
+    UNAUTHENTICATED,
+    FORBIDDEN,
+    "RATE_LIMITED",
+    BAD_STATE,
+    INTERNAL,
+    GRAPHQL_PARSE_FAILED,
+    GRAPHQL_VALIDATION_FAILED,
+    BAD_REQUEST,
+];
+
+/// Codes of errors raised before execution: the request never ran.
+pub const BEFORE_EXECUTION: &[&str] = &[GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, BAD_REQUEST];
 
 /// A client-visible error with a code.
 pub fn coded(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
@@ -74,5 +97,99 @@ pub trait OrInternal<T> {
 impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
     fn or_internal(self) -> async_graphql::Result<T> {
         self.map_err(internal)
+    }
+}
+
+/// The schema extension that codes the errors async-graphql raises itself: a document that
+/// does not parse is GRAPHQL_PARSE_FAILED, one that does not validate GRAPHQL_VALIDATION_FAILED,
+/// an unknown or missing operation name BAD_REQUEST, and an argument value the scalar refuses
+/// (a Decimal out of range, an Int overflow, a bad DateTime) VALIDATION naming the argument.
+/// Errors our resolvers raise already carry a code and are left alone.
+pub struct ErrorCodes;
+
+impl async_graphql::extensions::ExtensionFactory for ErrorCodes {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(ErrorCodes)
+    }
+}
+
+fn with_code(mut e: async_graphql::ServerError, code: &'static str) -> async_graphql::ServerError {
+    let ext = e.extensions.get_or_insert_with(Default::default);
+    if ext.get("code").is_none() {
+        ext.set("code", code);
+    }
+    e
+}
+
+fn has_code(e: &async_graphql::ServerError) -> bool {
+    e.extensions.as_ref().is_some_and(|x| x.get("code").is_some())
+}
+
+/// The code for an error that has none, from where it was raised.
+fn classify(mut e: async_graphql::ServerError) -> async_graphql::ServerError {
+    if has_code(&e) {
+        return e;
+    }
+    if e.message.starts_with("Unknown operation named") || e.message.starts_with("Operation name required") {
+        return with_code(e, BAD_REQUEST);
+    }
+    if e.path.is_empty() {
+        return with_code(e, GRAPHQL_VALIDATION_FAILED);
+    }
+    // An argument value a scalar or input type refused while the field was being resolved.
+    if let Some(rest) = e.message.strip_prefix("Invalid value for argument \"") {
+        let arg = rest.split('"').next().unwrap_or_default().to_string();
+        let ext = e.extensions.get_or_insert_with(Default::default);
+        ext.set("field", arg);
+        return with_code(e, VALIDATION);
+    }
+    if ["Failed to parse", "Invalid value", "Expected input type", "Oneof"].iter().any(|p| e.message.starts_with(p)) {
+        return with_code(e, VALIDATION);
+    }
+    tracing::error!(message = %e.message, "a resolver error without a code");
+    with_code(e, INTERNAL)
+}
+
+fn classify_response(mut r: async_graphql::Response) -> async_graphql::Response {
+    r.errors = std::mem::take(&mut r.errors).into_iter().map(classify).collect();
+    r
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for ErrorCodes {
+    async fn request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextRequest<'_>,
+    ) -> async_graphql::Response {
+        classify_response(next.run(ctx).await)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
+        use futures::StreamExt;
+        next.run(ctx, stream).map(classify_response).boxed()
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        query: &str,
+        variables: &async_graphql::Variables,
+        next: async_graphql::extensions::NextParseQuery<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|e| with_code(e, GRAPHQL_PARSE_FAILED))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        next: async_graphql::extensions::NextValidation<'_>,
+    ) -> Result<async_graphql::ValidationResult, Vec<async_graphql::ServerError>> {
+        next.run(ctx).await.map_err(|errors| errors.into_iter().map(|e| with_code(e, GRAPHQL_VALIDATION_FAILED)).collect())
     }
 }

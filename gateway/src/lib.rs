@@ -4,13 +4,14 @@
 
 pub mod auth;
 pub mod error;
+pub mod guard;
 pub mod hub;
 pub mod schema;
 
 use std::{net::SocketAddr, sync::Arc};
 
 use async_graphql::{Data, http::GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket, rejection::GraphQLRejection};
 use axum::{
     Router,
     extract::{FromRequest, State, WebSocketUpgrade},
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .layer(axum::middleware::map_response(json_413))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state((state, schema))
 }
@@ -73,9 +75,54 @@ async fn execute(state: &AppState, schema: &AppSchema, headers: &HeaderMap, req:
     schema.execute(req.data(auth)).await.into()
 }
 
-async fn graphql_post(State((state, schema)): S, headers: HeaderMap, req: GraphQLRequest) -> Response {
-    let resp = execute(&state, &schema, &headers, req.into_inner()).await;
+async fn graphql_post(State((state, schema)): S, headers: HeaderMap, req: Result<GraphQLRequest, GraphQLRejection>) -> Response {
+    let req = match req {
+        Ok(r) => r.into_inner(),
+        Err(rej) => return bad_request(rej),
+    };
+    if req.query.trim().is_empty() {
+        return coded_response(StatusCode::BAD_REQUEST, "the request has no query: send JSON like {\"query\": \"{ advertisers { id } }\"}");
+    }
+    let resp = execute(&state, &schema, &headers, req).await;
     with_status(resp, &headers)
+}
+
+/// A JSON error body coded BAD_REQUEST, for requests refused before GraphQL sees them.
+fn coded_response(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": error::BAD_REQUEST}}]});
+    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
+}
+
+/// The body-size layer answers 413 in plain text before any handler runs: give it the same
+/// JSON shape as every other error.
+async fn json_413(resp: Response) -> Response {
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && !resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.contains("json"))
+    {
+        return coded_response(StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than gateway.max_body_bytes");
+    }
+    resp
+}
+
+/// A body that is not a GraphQL request: 400 (413 when too large) with a JSON error coded
+/// BAD_REQUEST that says what to send, never Rust debug text.
+fn bad_request(rej: GraphQLRejection) -> Response {
+    use async_graphql::ParseRequestError as P;
+    let (status, message) = match rej.0 {
+        P::UnsupportedBatch => (StatusCode::BAD_REQUEST, "batched requests are not supported: send one operation per request".to_string()),
+        P::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than gateway.max_body_bytes".to_string()),
+        P::Io(e) if e.to_string().contains("length limit") => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than gateway.max_body_bytes".to_string())
+        }
+        P::InvalidRequest(e) => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body is not a GraphQL request ({e}): send JSON like {{\"query\": \"{{ advertisers {{ id }} }}\", \"variables\": {{}}}}"
+            ),
+        ),
+        other => (StatusCode::BAD_REQUEST, format!("the body is not a GraphQL request: {other}")),
+    };
+    coded_response(status, &message)
 }
 
 /// GET: GraphiQL for a browser (HTML accepted, no query), else a GraphQL query over GET.
@@ -86,9 +133,9 @@ async fn graphql_get(State((state, schema)): S, headers: HeaderMap, req: axum::e
         return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("offerbridge").finish())
             .into_response();
     }
-    let gql = match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(req, &()).await {
+    let gql = match GraphQLRequest::<GraphQLRejection>::from_request(req, &()).await {
         Ok(r) => r,
-        Err(rej) => return rej.into_response(),
+        Err(rej) => return bad_request(rej),
     };
     let req = gql.into_inner();
     // GraphQL over HTTP: mutations are not allowed over GET.
@@ -109,7 +156,12 @@ fn with_status(resp: GraphQLResponse, headers: &HeaderMap) -> Response {
         async_graphql::BatchResponse::Single(r) => {
             r.data == async_graphql::Value::Null
                 && !r.errors.is_empty()
-                && r.errors.iter().all(|e| e.path.is_empty() && !e.locations.is_empty() && e.extensions.is_none())
+                && r.errors.iter().all(|e| {
+                    e.extensions
+                        .as_ref()
+                        .and_then(|x| x.get("code"))
+                        .is_some_and(|c| matches!(c, async_graphql::Value::String(c) if error::BEFORE_EXECUTION.contains(&c.as_str())))
+                })
         }
         _ => false,
     };

@@ -39,7 +39,13 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, live::Subscription
 
 pub fn build(state: AppState) -> AppSchema {
     let g = &state.config.gateway;
-    let mut b = builder().limit_depth(g.max_depth).limit_complexity(g.max_complexity).limit_recursive_depth(32).limit_directives(50);
+    let mut b = builder()
+        .extension(error::ErrorCodes)
+        .extension(crate::guard::InputGuard)
+        .limit_depth(g.max_depth)
+        .limit_complexity(g.max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(50);
     if !g.introspection {
         b = b.disable_introspection();
     }
@@ -48,6 +54,22 @@ pub fn build(state: AppState) -> AppSchema {
 
 pub fn sdl() -> String {
     builder().finish().sdl()
+}
+
+/// A case-insensitive "contains" pattern for a search box: `%`, `_` and `\` in what the user
+/// typed match themselves (escaped with `\`, declared with ESCAPE on every backend), so
+/// searching "50%_off" finds that text and not every title.
+pub(crate) fn contains_pattern(search: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut p = String::with_capacity(search.len() + 2);
+    p.push('%');
+    for c in search.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    sea_orm::sea_query::LikeExpr::new(p).escape('\\')
 }
 
 pub(crate) fn app<'a>(ctx: &'a Context<'_>) -> &'a AppState {

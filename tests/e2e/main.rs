@@ -8,6 +8,7 @@ mod api;
 mod clients;
 mod fidelity;
 mod foundation;
+mod hostile;
 mod resilience;
 mod security;
 mod sync;

@@ -1,6 +1,7 @@
 //! Scripted bulk edits of integrations: `bulkUpdateIntegrations(where, set, dryRun)`, applied
 //! in one transaction and revertible with `revertChangeset` like campaign bulk edits.
 
+use crate::schema::types::Decimal;
 use async_graphql::{Context, ID, InputObject, Object};
 use domain::{
     db::{now, write_tx},
@@ -8,7 +9,6 @@ use domain::{
     model::{self as m, section},
     validate::Errors,
 };
-use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, QuerySelect, Set, TryIntoModel};
 
 use super::{
@@ -100,14 +100,14 @@ fn apply(r: &integration::Model, set: &IntegrationBulkSet, errors: &mut Errors) 
             settings.refresh_minutes = n.max(0) as u32;
         }
         if let Some(x) = set.rate_limit_per_second {
-            settings.rate_limit_per_second = Some(x);
+            settings.rate_limit_per_second = Some(x.0);
         }
         settings.validate(errors);
         am.settings = Set(m::to_json(&settings));
     }
     if let Some(x) = set.global_ratio {
         let mut rules: m::PayoutRules = section(&r.payout_rules);
-        rules.global_ratio = x;
+        rules.global_ratio = x.0;
         rules.validate(errors);
         am.payout_rules = Set(m::to_json(&rules));
     }

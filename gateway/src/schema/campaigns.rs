@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::schema::types::Decimal;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::{
@@ -10,7 +11,6 @@ use domain::{
     entity::{campaign, campaign_country, campaign_payout, changeset},
     model as m, money, validate,
 };
-use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel};
 
 use super::{Page, app, audit, paginate, parties::parse_id, types};
@@ -93,8 +93,8 @@ impl From<campaign::Model> for Campaign {
             visibility: m::Visibility::parse(&c.visibility).unwrap_or(m::Visibility::Private).into(),
             category: c.category,
             currency: c.currency,
-            revenue: money::from_db(&c.revenue),
-            payout: money::from_db(&c.payout),
+            revenue: money::from_db(&c.revenue).into(),
+            payout: money::from_db(&c.payout).into(),
             payout_type: m::PayoutType::parse(&c.payout_type).unwrap_or(m::PayoutType::Fixed).into(),
             model: c.model,
             objective: c.objective,
@@ -106,7 +106,7 @@ impl From<campaign::Model> for Campaign {
             expires_at: c.expires_at,
             locked_columns: list(&c.locked_columns),
             provenance: crate::schema::types::JsonValue(serde_json::from_str(&c.provenance).unwrap_or_default()),
-            exchange_rate: c.exchange_rate.as_deref().map(money::from_db),
+            exchange_rate: c.exchange_rate.as_deref().map(|d| money::from_db(d).into()),
             first_seen_at: c.first_seen_at,
             last_seen_at: c.last_seen_at,
             consecutive_misses: c.consecutive_misses,
@@ -172,7 +172,7 @@ impl Campaign {
             .into_iter()
             .map(|p| CampaignPublisherPayout {
                 publisher_id: p.publisher_id.into(),
-                payout: money::from_db(&p.payout),
+                payout: money::from_db(&p.payout).into(),
                 source: p.source.to_ascii_uppercase(),
             })
             .collect())
@@ -194,7 +194,7 @@ impl Campaign {
                 goal: c.goal,
                 event: m::CapEvent::parse(&c.event).unwrap_or(m::CapEvent::Conversions).into(),
                 period: m::CapPeriod::parse(&c.period).unwrap_or(m::CapPeriod::Daily).into(),
-                value: money::from_db(&c.value),
+                value: money::from_db(&c.value).into(),
                 visibility: m::CapVisibility::parse(&c.visibility).unwrap_or(m::CapVisibility::Private).into(),
                 counting: m::CapCounting::parse(&c.counting).unwrap_or(m::CapCounting::Gross).into(),
                 timezone: c.timezone,
@@ -217,8 +217,8 @@ impl Campaign {
                 excluded_countries: list(&p.excluded_countries),
                 goal: p.goal,
                 goal_name: p.goal_name,
-                revenue: money::from_db(&p.revenue),
-                payout: money::from_db(&p.payout),
+                revenue: money::from_db(&p.revenue).into(),
+                payout: money::from_db(&p.payout).into(),
                 payout_type: m::PayoutType::parse(&p.payout_type).unwrap_or(m::PayoutType::Fixed).into(),
                 currency: p.currency,
             })
@@ -263,7 +263,7 @@ fn apply_filter(mut q: sea_orm::Select<campaign::Entity>, f: &CampaignFilter) ->
         q = q.filter(campaign::Column::Model.eq(mdl.to_ascii_lowercase()));
     }
     if let Some(s) = f.search.as_ref().filter(|s| !s.trim().is_empty()) {
-        q = q.filter(Expr::expr(Func::lower(Expr::col(campaign::Column::Title))).like(format!("%{}%", s.trim().to_lowercase())));
+        q = q.filter(Expr::expr(Func::lower(Expr::col(campaign::Column::Title))).like(crate::schema::contains_pattern(s)));
     }
     if let Some(ids) = &f.external_ids {
         q = q.filter(campaign::Column::ExternalId.is_in(ids.clone()));
@@ -341,9 +341,9 @@ fn apply_edit(am: &mut campaign::ActiveModel, c: &campaign::Model, input: &Campa
                 return Err(error::field(field, "amount must not be negative"));
             }
             if col == "revenue" {
-                am.revenue = Set(money::to_db(x));
+                am.revenue = Set(money::to_db(x.0));
             } else {
-                am.payout = Set(money::to_db(x));
+                am.payout = Set(money::to_db(x.0));
             }
             cols.push(col);
         }

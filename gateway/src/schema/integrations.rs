@@ -237,9 +237,9 @@ pub struct PreviewOffer {
     /// Stable reason code when dropped (e.g. FILTER_COUNTRY).
     pub reason_code: Option<String>,
     pub reason: Option<String>,
-    pub revenue: Option<rust_decimal::Decimal>,
+    pub revenue: Option<crate::schema::types::Decimal>,
     /// Publisher payout after the global ratio.
-    pub payout: Option<rust_decimal::Decimal>,
+    pub payout: Option<crate::schema::types::Decimal>,
     pub currency: Option<String>,
     pub countries: Vec<String>,
     pub final_tracking_url: Option<String>,
@@ -276,8 +276,8 @@ impl Preview {
                 verdict: r.verdict,
                 reason_code: r.reason_code,
                 reason: r.reason,
-                revenue: r.revenue.as_deref().map(domain::money::from_db),
-                payout: r.payout.as_deref().map(domain::money::from_db),
+                revenue: r.revenue.as_deref().map(|d| domain::money::from_db(d).into()),
+                payout: r.payout.as_deref().map(|d| domain::money::from_db(d).into()),
                 currency: r.currency,
                 countries: serde_json::from_str(&r.countries).unwrap_or_default(),
                 final_tracking_url: r.final_tracking_url,
@@ -341,7 +341,7 @@ pub(crate) fn filter_integrations(
     if let Some(s) = f.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         q = q.filter(
             sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(integration::Column::Name)))
-                .like(format!("%{}%", s.to_lowercase())),
+                .like(crate::schema::contains_pattern(s)),
         );
     }
     Ok(q)

@@ -1,5 +1,6 @@
 //! Advertisers, publishers, publisher tiers and exchange rates.
 
+use crate::schema::types::Decimal;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::{
@@ -7,7 +8,6 @@ use domain::{
     entity::{advertiser, exchange_rate, publisher, publisher_tier},
     validate,
 };
-use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::{app, audit};
@@ -146,7 +146,7 @@ impl PartiesQuery {
             .or_internal()?;
         Ok(rows
             .into_iter()
-            .map(|m| ExchangeRate { base: m.base, quote: m.quote, rate: domain::money::from_db(&m.rate), updated_at: m.updated_at })
+            .map(|m| ExchangeRate { base: m.base, quote: m.quote, rate: domain::money::from_db(&m.rate).into(), updated_at: m.updated_at })
             .collect())
     }
 }
@@ -338,14 +338,14 @@ impl PartiesMutation {
         let m = match existing {
             Some(m) => {
                 let mut am: exchange_rate::ActiveModel = m.into();
-                am.rate = Set(domain::money::to_db(rate));
+                am.rate = Set(domain::money::to_db(rate.0));
                 am.updated_at = Set(t);
                 am.update(db).await.or_internal()?
             }
             None => exchange_rate::ActiveModel {
                 base: Set(b),
                 quote: Set(q),
-                rate: Set(domain::money::to_db(rate)),
+                rate: Set(domain::money::to_db(rate.0)),
                 updated_at: Set(t),
                 ..Default::default()
             }
@@ -354,6 +354,6 @@ impl PartiesMutation {
             .or_internal()?,
         };
         audit(db, &who, "setExchangeRate", "exchange_rate", format!("{}/{}", m.base, m.quote), serde_json::json!({"rate": m.rate})).await?;
-        Ok(ExchangeRate { base: m.base, quote: m.quote, rate: domain::money::from_db(&m.rate), updated_at: m.updated_at })
+        Ok(ExchangeRate { base: m.base, quote: m.quote, rate: domain::money::from_db(&m.rate).into(), updated_at: m.updated_at })
     }
 }

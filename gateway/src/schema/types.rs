@@ -6,7 +6,6 @@
 
 use async_graphql::{Enum, InputObject, SimpleObject};
 use domain::model as m;
-use rust_decimal::Decimal;
 
 macro_rules! mirror_enum {
     ($name:ident, $remote:literal, [$($v:ident),+ $(,)?]) => {
@@ -97,12 +96,12 @@ pub struct PublisherPayout {
 impl From<m::PayoutRules> for PayoutRules {
     fn from(p: m::PayoutRules) -> Self {
         Self {
-            global_ratio: p.global_ratio,
-            tier_ratios: p.tier_ratios.into_iter().map(|t| TierRatio { tier_id: t.tier_id, ratio: t.ratio }).collect(),
+            global_ratio: p.global_ratio.into(),
+            tier_ratios: p.tier_ratios.into_iter().map(|t| TierRatio { tier_id: t.tier_id, ratio: t.ratio.into() }).collect(),
             publisher_payouts: p
                 .publisher_payouts
                 .into_iter()
-                .map(|x| PublisherPayout { publisher_id: x.publisher_id, payout: x.payout })
+                .map(|x| PublisherPayout { publisher_id: x.publisher_id, payout: x.payout.into() })
                 .collect(),
         }
     }
@@ -110,12 +109,12 @@ impl From<m::PayoutRules> for PayoutRules {
 impl From<PayoutRules> for m::PayoutRules {
     fn from(p: PayoutRules) -> Self {
         Self {
-            global_ratio: p.global_ratio,
-            tier_ratios: p.tier_ratios.into_iter().map(|t| m::TierRatio { tier_id: t.tier_id, ratio: t.ratio }).collect(),
+            global_ratio: p.global_ratio.0,
+            tier_ratios: p.tier_ratios.into_iter().map(|t| m::TierRatio { tier_id: t.tier_id, ratio: t.ratio.0 }).collect(),
             publisher_payouts: p
                 .publisher_payouts
                 .into_iter()
-                .map(|x| m::PublisherPayout { publisher_id: x.publisher_id, payout: x.payout })
+                .map(|x| m::PublisherPayout { publisher_id: x.publisher_id, payout: x.payout.0 })
                 .collect(),
         }
     }
@@ -152,15 +151,15 @@ impl From<m::Filters> for Filters {
         Self {
             country_mode: f.country_mode.into(),
             countries: f.countries,
-            min_payout: f.min_payout,
-            max_payout: f.max_payout,
+            min_payout: f.min_payout.map(Into::into),
+            max_payout: f.max_payout.map(Into::into),
             os: f.os.into(),
             offer_models: map(f.offer_models),
             skip_without_preview_url: f.skip_without_preview_url,
             country_payouts: f
                 .country_payouts
                 .into_iter()
-                .map(|c| CountryPayoutBound { country: c.country, min: c.min, max: c.max })
+                .map(|c| CountryPayoutBound { country: c.country, min: c.min.map(Into::into), max: c.max.map(Into::into) })
                 .collect(),
             compare_currency: f.compare_currency,
         }
@@ -171,15 +170,19 @@ impl From<Filters> for m::Filters {
         Self {
             country_mode: f.country_mode.into(),
             countries: f.countries.iter().map(|c| c.trim().to_ascii_uppercase()).collect(),
-            min_payout: f.min_payout,
-            max_payout: f.max_payout,
+            min_payout: f.min_payout.map(Into::into),
+            max_payout: f.max_payout.map(Into::into),
             os: f.os.into(),
             offer_models: map(f.offer_models),
             skip_without_preview_url: f.skip_without_preview_url,
             country_payouts: f
                 .country_payouts
                 .into_iter()
-                .map(|c| m::CountryPayoutBound { country: c.country.trim().to_ascii_uppercase(), min: c.min, max: c.max })
+                .map(|c| m::CountryPayoutBound {
+                    country: c.country.trim().to_ascii_uppercase(),
+                    min: c.min.map(Into::into),
+                    max: c.max.map(Into::into),
+                })
                 .collect(),
             compare_currency: f.compare_currency.trim().to_ascii_uppercase(),
         }
@@ -210,7 +213,7 @@ impl From<m::Settings> for Settings {
             redirect_type: s.redirect_type.into(),
             primary_objective: s.primary_objective.map(Into::into),
             currency_override: s.currency_override,
-            rate_limit_per_second: s.rate_limit_per_second,
+            rate_limit_per_second: s.rate_limit_per_second.map(Into::into),
             page_size: s.page_size.map(|n| n as i32),
         }
     }
@@ -223,7 +226,7 @@ impl From<Settings> for m::Settings {
             redirect_type: s.redirect_type.into(),
             primary_objective: s.primary_objective.map(Into::into),
             currency_override: s.currency_override.map(|c| c.trim().to_ascii_uppercase()),
-            rate_limit_per_second: s.rate_limit_per_second,
+            rate_limit_per_second: s.rate_limit_per_second.map(Into::into),
             // Negative sizes become 0, which validation rejects with a field error.
             page_size: s.page_size.map(|n| n.max(0) as u32),
         }
@@ -248,7 +251,7 @@ impl From<m::Cap> for Cap {
         Self {
             event: c.event.into(),
             period: c.period.into(),
-            value: c.value,
+            value: c.value.into(),
             visibility: c.visibility.into(),
             counting: c.counting.into(),
             timezone: c.timezone,
@@ -261,7 +264,7 @@ impl From<Cap> for m::Cap {
         Self {
             event: c.event.into(),
             period: c.period.into(),
-            value: c.value,
+            value: c.value.0,
             visibility: c.visibility.into(),
             counting: c.counting.into(),
             timezone: c.timezone,
@@ -336,12 +339,12 @@ pub struct VanishedPolicy {
 
 impl From<m::VanishedPolicy> for VanishedPolicy {
     fn from(v: m::VanishedPolicy) -> Self {
-        Self { action: v.action.into(), delete_after_misses: v.delete_after_misses as i32, max_pause_share: v.max_pause_share }
+        Self { action: v.action.into(), delete_after_misses: v.delete_after_misses as i32, max_pause_share: v.max_pause_share.into() }
     }
 }
 impl From<VanishedPolicy> for m::VanishedPolicy {
     fn from(v: VanishedPolicy) -> Self {
-        Self { action: v.action.into(), delete_after_misses: v.delete_after_misses.max(0) as u32, max_pause_share: v.max_pause_share }
+        Self { action: v.action.into(), delete_after_misses: v.delete_after_misses.max(0) as u32, max_pause_share: v.max_pause_share.0 }
     }
 }
 
@@ -371,5 +374,130 @@ impl async_graphql::ScalarType for JsonValue {
             }
         }
         conv(&self.0)
+    }
+}
+
+/// An exact decimal: the `Decimal` scalar. Input may be a string (`"12.50"`) or a number literal;
+/// either is read from its text, never through f64, so `0.1` is 0.1 and
+/// `12345678901234567.89` keeps every digit. Output is always a string. A value that does not
+/// fit (more than 28 significant digits, `1e400`), would be rounded (`1e-40`), or is not a
+/// plain decimal (`NaN`, `1_000`, `" 2 "`) is refused with a message (coded VALIDATION);
+/// nothing on this path can panic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Decimal(pub rust_decimal::Decimal);
+
+impl Decimal {
+    pub const ZERO: Decimal = Decimal(rust_decimal::Decimal::ZERO);
+    pub const ONE: Decimal = Decimal(rust_decimal::Decimal::ONE);
+
+    /// Reads a decimal from text exactly, or says why not.
+    pub fn parse_exact(text: &str) -> Result<Self, String> {
+        let plain = {
+            let t = text.strip_prefix('-').unwrap_or(text);
+            let (mantissa, exponent) = match t.find(['e', 'E']) {
+                Some(i) => (&t[..i], Some(&t[i + 1..])),
+                None => (t, None),
+            };
+            let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            !int.is_empty()
+                && digits(int)
+                && digits(frac)
+                && exponent.is_none_or(|e| {
+                    let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+                    !e.is_empty() && e.len() <= 4 && digits(e)
+                })
+        };
+        if !plain {
+            return Err(format!("'{}' is not a decimal number (write it like \"12.50\")", text.chars().take(40).collect::<String>()));
+        }
+        let parsed = if text.contains(['e', 'E']) {
+            rust_decimal::Decimal::from_scientific(text)
+        } else {
+            rust_decimal::Decimal::from_str_exact(text)
+        };
+        parsed.map(Decimal).map_err(|_| {
+            format!("'{}' is out of range: at most 28 significant digits and 28 decimal places", text.chars().take(40).collect::<String>())
+        })
+    }
+}
+
+impl std::ops::Deref for Decimal {
+    type Target = rust_decimal::Decimal;
+    fn deref(&self) -> &rust_decimal::Decimal {
+        &self.0
+    }
+}
+
+impl From<rust_decimal::Decimal> for Decimal {
+    fn from(d: rust_decimal::Decimal) -> Self {
+        Decimal(d)
+    }
+}
+
+impl From<Decimal> for rust_decimal::Decimal {
+    fn from(d: Decimal) -> Self {
+        d.0
+    }
+}
+
+impl std::fmt::Display for Decimal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An exact decimal number, sent and returned as a string (`"12.50"`); a number literal is
+/// also accepted and read from its text.
+#[async_graphql::Scalar(name = "Decimal")]
+impl async_graphql::ScalarType for Decimal {
+    fn parse(value: async_graphql::Value) -> async_graphql::InputValueResult<Self> {
+        let text = match &value {
+            async_graphql::Value::String(s) => s.clone(),
+            async_graphql::Value::Number(n) => n.to_string(),
+            _ => return Err(async_graphql::InputValueError::expected_type(value)),
+        };
+        Decimal::parse_exact(&text).map_err(async_graphql::InputValueError::custom)
+    }
+
+    fn is_valid(value: &async_graphql::Value) -> bool {
+        matches!(value, async_graphql::Value::String(_) | async_graphql::Value::Number(_))
+    }
+
+    fn to_value(&self) -> async_graphql::Value {
+        async_graphql::Value::String(self.0.to_string())
+    }
+}
+
+#[cfg(test)]
+mod decimal_tests {
+    use super::Decimal;
+
+    #[test]
+    fn decimals_are_read_exactly_or_refused_never_rounded() {
+        let ok = |s: &str| Decimal::parse_exact(s).map(|d| d.0.to_string());
+        assert_eq!(ok("12.50"), Ok("12.50".into()));
+        assert_eq!(ok("0.1"), Ok("0.1".into()));
+        assert_eq!(ok("12345678901234567.89"), Ok("12345678901234567.89".into()));
+        assert_eq!(ok("-1E5"), Ok("-100000".into()));
+        assert_eq!(ok("1.5e3"), Ok("1500".into()));
+        for bad in [
+            "1e400",
+            "1e-400",
+            "79228162514264337593543950336",
+            "0.00000000000000000000000000000001",
+            "NaN",
+            "inf",
+            "1_000",
+            " 2 ",
+            "1e",
+            "",
+            "-",
+            ".5",
+            "1e99999",
+        ] {
+            assert!(Decimal::parse_exact(bad).is_err(), "{bad:?} must be refused");
+        }
     }
 }
