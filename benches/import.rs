@@ -119,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let backend = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
     let mut cfg = Config { database_url: url.clone(), ..Config::default() };
     cfg.agent.id = Some("bench".into());
+    cfg.agent.allowed_networks = vec!["127.0.0.1/32".into()];
     if let Some(m) = a.cache_mib {
         cfg.agent.cache_max_mib = m;
     }

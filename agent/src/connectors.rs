@@ -42,6 +42,10 @@ pub enum FetchError {
     /// A configuration problem (missing credential field, bad URL).
     #[error("configuration: {0}")]
     Config(String),
+    /// The API URL (or a redirect, or what its name resolves to) is an address the agent must
+    /// not call (loopback, private, link-local...): nothing was sent, nothing is retried.
+    #[error("refused target: {0}")]
+    TargetRefused(String),
 }
 
 impl FetchError {
@@ -54,6 +58,7 @@ impl FetchError {
             FetchError::InvalidPayload(_) => "UPSTREAM_INVALID_PAYLOAD",
             FetchError::NotFound(_) => "UPSTREAM_NOT_FOUND",
             FetchError::Config(_) => "CONNECTOR_CONFIG",
+            FetchError::TargetRefused(_) => "TARGET_REFUSED",
         }
     }
 }

@@ -91,6 +91,32 @@ pub struct AgentConfig {
     pub connectors_dir: Option<PathBuf>,
     /// Upserts per database transaction.
     pub batch_size: usize,
+    /// Networks the agent may call although they are loopback, private or link-local (CIDRs
+    /// or addresses, a list or comma-separated text, e.g. `127.0.0.1/32`). Empty by default:
+    /// an API URL pointing into the agent's own network is refused (see `domain::netguard`).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub allowed_networks: Vec<String>,
+}
+
+impl AgentConfig {
+    /// The address policy for advertiser API calls, from `allowed_networks`.
+    pub fn target_policy(&self) -> Result<crate::netguard::TargetPolicy, String> {
+        crate::netguard::TargetPolicy::new(&self.allowed_networks)
+    }
+}
+
+/// A list from TOML, or comma-separated text from an environment variable.
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(d)? {
+        ListOrText::List(l) => l,
+        ListOrText::Text(t) => t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+    })
 }
 
 impl Default for Config {
@@ -137,6 +163,7 @@ impl Default for AgentConfig {
             log_retention: Duration::from_secs(30 * 24 * 3600),
             connectors_dir: None,
             batch_size: 500,
+            allowed_networks: vec![],
         }
     }
 }
@@ -166,6 +193,7 @@ impl Config {
         if cfg.database_url.is_empty() {
             cfg.database_url = format!("sqlite://{}?mode=rwc", cfg.data_dir.join("offerbridge.db").display());
         }
+        crate::netguard::TargetPolicy::new(&cfg.agent.allowed_networks).map_err(ConfigError)?;
         Ok(cfg)
     }
 

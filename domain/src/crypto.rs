@@ -94,6 +94,19 @@ pub fn hint(value: &str) -> Option<String> {
     (n > 8).then(|| value.chars().skip(n - 4).collect())
 }
 
+/// What the API shows of a credential that is not secret (an API URL): the value, except a
+/// user name and password written into a URL (`https://user:pass@host`), which become `***`.
+pub fn public_hint(value: &str) -> String {
+    match url::Url::parse(value) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_password(None);
+            let _ = u.set_username("***");
+            u.to_string()
+        }
+        _ => value.to_string(),
+    }
+}
+
 /// A new API token (`obt_` + 43 base64url chars) and its SHA-256 hash (hex), which is all
 /// that is stored. Tokens are 256-bit random, so a fast hash is the right tool.
 pub fn new_token() -> (String, String) {
@@ -126,6 +139,13 @@ mod tests {
         assert_eq!(c.open(&sealed).expect("open"), creds);
         let other = Cipher::from_base64(&SecretString::from(B64.encode([8u8; 32]))).expect("key");
         assert!(other.open(&sealed).is_err());
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_never_hinted() {
+        assert_eq!(public_hint("https://bob:hunter22@api.example.com/v2"), "https://***@api.example.com/v2");
+        assert_eq!(public_hint("https://api.example.com/v2"), "https://api.example.com/v2");
+        assert_eq!(public_hint("not a url"), "not a url");
     }
 
     #[test]

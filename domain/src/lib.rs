@@ -10,6 +10,7 @@ pub mod entity;
 pub mod events;
 pub mod model;
 pub mod money;
+pub mod netguard;
 pub mod tokens;
 pub mod validate;
 

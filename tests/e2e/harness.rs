@@ -77,6 +77,8 @@ impl App {
     pub async fn start_with(with_agent: bool, tweak: impl FnOnce(&mut Config)) -> App {
         let testdb = TestDb::new().await;
         let mut cfg = Config { database_url: testdb.url.clone(), ..Config::default() };
+        // The fake advertisers listen on loopback, which the agent refuses by default.
+        cfg.agent.allowed_networks = vec!["127.0.0.1/32".into()];
         cfg.agent.poll_interval = Duration::from_millis(100);
         cfg.agent.max_backoff = Duration::from_secs(5);
         cfg.gateway.event_poll_interval = Duration::from_millis(50);

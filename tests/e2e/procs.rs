@@ -246,6 +246,7 @@ fn base_command(database_url: &str, data_dir: &Path) -> Command {
         .env("OFFERBRIDGE_AGENT__POLL_INTERVAL", "100ms")
         .env("OFFERBRIDGE_AGENT__MAX_BACKOFF", "5s")
         .env("OFFERBRIDGE_GATEWAY__EVENT_POLL_INTERVAL", "50ms")
+        .env("OFFERBRIDGE_AGENT__ALLOWED_NETWORKS", "127.0.0.1/32")
         .env_remove("RUST_LOG")
         .env_remove("OFFERBRIDGE_CONFIG")
         .stdin(Stdio::null());

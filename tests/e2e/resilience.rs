@@ -252,6 +252,7 @@ async fn the_sync_command_runs_one_sync_in_the_foreground_and_prints_a_summary()
             .args(args)
             .env("DATABASE_URL", &app.config.database_url)
             .env("OFFERBRIDGE_SECRET_KEY", key)
+            .env("OFFERBRIDGE_AGENT__ALLOWED_NETWORKS", "127.0.0.1/32")
             .env("OFFERBRIDGE_LOG", "warn")
             .output()
     };

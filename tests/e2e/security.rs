@@ -1022,3 +1022,92 @@ async fn an_event_committed_after_a_later_one_still_reaches_subscribers() {
     assert_eq!(got, vec![early, later], "events must arrive once each, in sequence order");
     ws.close().await;
 }
+
+/// A server on `ip:0` that counts requests and answers each with a redirect to `to` (or 200).
+async fn counting_server(ip: &str, to: Option<String>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    let app = Router::new().fallback(move || {
+        let h = h.clone();
+        let to = to.clone();
+        async move {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match to {
+                Some(t) => Redirect::temporary(&t).into_response(),
+                None => Json(json!({"offers": [], "paging": {"page": 1, "page_size": 50, "total_count": 0}})).into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(format!("{ip}:0")).await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, hits)
+}
+
+/// SSRF: an editor cannot point the agent at its own network. Literal private addresses and
+/// `localhost` are refused when saved; a name resolving to a refused address, a literal one
+/// that got in, and a redirect into the network are refused when the agent connects, before
+/// any byte is sent; the operator's `agent.allowed_networks` is the only way in.
+#[tokio::test]
+async fn api_urls_into_the_agents_own_network_are_refused_when_saved_and_when_connecting() {
+    let strict = App::start_with(false, |c| c.agent.allowed_networks = vec![]).await;
+    let adv = advertiser(&strict, "Adv ssrf").await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.8/",
+        "http://localhost:8080/",
+        "http://[::1]/",
+        "http://192.168.1.1/",
+        "http://2130706433/",
+    ] {
+        let r = strict
+            .gql(
+                "mutation($a: ID!, $u: String!) { createIntegration(input: {name: \"SSRF\", connector: \"everflow\", advertiserId: $a,
+                   credentials: [{field: \"api_key\", value: \"k3y-0123456789\"}, {field: \"api_url\", value: $u}]}) { id } }",
+                json!({"a": adv, "u": url}),
+            )
+            .await;
+        assert_eq!(code(&r), "VALIDATION", "{url}: {r}");
+        assert!(r["errors"][0]["message"].as_str().unwrap_or_default().contains("api_url is refused"), "{r}");
+    }
+
+    // The gateway allows loopback (so the URLs can be saved); this agent does not.
+    let app = App::start(false).await;
+    let (_stop, _agent) = app.spawn_agent("strict", |c| c.agent.allowed_networks = vec![]);
+    let (target, hits) = counting_server("127.0.0.1", None).await;
+    let port = target.rsplit(':').next().unwrap_or_default().to_string();
+    for (url, why) in [
+        (format!("http://localhost:{port}"), "localhost resolves to 127.0.0.1, a loopback address"),
+        (target.clone(), "127.0.0.1 is a loopback address"),
+    ] {
+        let id = integration_with_key(&app, &url, SECRET).await;
+        let r = test_connection(&app, &id).await;
+        assert_eq!((r["result"]["ok"].as_bool(), r["result"]["code"].as_str()), (Some(false), Some("TARGET_REFUSED")), "{url}: {r}");
+        assert!(r["result"]["message"].as_str().unwrap_or_default().contains(why), "{r}");
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the refused target");
+
+    // An allowed server that redirects into the network: the redirect is refused.
+    let with_agent = App::start(true).await;
+    let (inner, inner_hits) = counting_server("127.0.0.2", None).await;
+    for to in [format!("{inner}/v1/affiliates/offersrunnable"), "http://169.254.169.254/latest/meta-data/".to_string()] {
+        let (outer, outer_hits) = counting_server("127.0.0.1", Some(to.clone())).await;
+        let id = integration_with_key(&with_agent, &outer, SECRET).await;
+        let r = test_connection(&with_agent, &id).await;
+        assert_eq!(r["result"]["code"], "TARGET_REFUSED", "{to}: {r}");
+        assert!(r["result"]["message"].as_str().unwrap_or_default().contains("a redirect to"), "{r}");
+        assert_eq!(outer_hits.load(std::sync::atomic::Ordering::SeqCst), 1, "one request, not retried");
+    }
+    assert_eq!(inner_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// A password written into an API URL is a secret: never shown back, not even in part.
+#[tokio::test]
+async fn a_password_inside_an_api_url_is_never_shown() {
+    let app = App::start(false).await;
+    let id = integration_with_key(&app, "http://bob:hunter2-secret@127.0.0.1:9/v1", SECRET).await;
+    let d = app.ok("query($id: ID!) { integration(id: $id) { credentials { field isSet last4 } } }", json!({"id": id})).await;
+    let text = d.to_string();
+    assert!(!text.contains("hunter2") && !text.contains("bob"), "{text}");
+    assert_eq!(last4(&d["integration"], "api_url")["last4"], "http://***@127.0.0.1:9/v1");
+}

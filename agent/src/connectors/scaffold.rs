@@ -70,11 +70,60 @@ pub struct Scaffold {
     limiters: moka::sync::Cache<String, Arc<DefaultDirectRateLimiter>>,
     cache: moka::future::Cache<String, CachedPage>,
     cfg: Arc<AgentConfig>,
+    policy: Arc<domain::netguard::TargetPolicy>,
+}
+
+/// Why a connection was refused by the address policy; found again in reqwest's error chain.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// DNS through the system resolver, keeping only addresses the policy allows: a public name
+/// that resolves to a private address is refused at connect time, after resolution, so the
+/// address checked is the address connected to.
+struct GuardedResolver(Arc<domain::netguard::TargetPolicy>);
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let (ok, refused): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| policy.refuses(a.ip()).is_none());
+            if ok.is_empty() {
+                let why = refused
+                    .first()
+                    .and_then(|a| policy.refuses_resolved(&host, a.ip()))
+                    .unwrap_or_else(|| format!("{host} resolves to no address"));
+                return Err(Box::new(Refused(why)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(ok.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 impl Scaffold {
     pub fn new(cfg: &AgentConfig) -> Result<Self, FetchError> {
+        let policy = Arc::new(cfg.target_policy().map_err(FetchError::Config)?);
+        let redirects = policy.clone();
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver(policy.clone())))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 10 {
+                    return attempt.error(Refused("more than 10 redirects".into()));
+                }
+                match redirects.refuses_literal(attempt.url()) {
+                    Some(why) => attempt.error(Refused(format!("a redirect to {why}"))),
+                    None => attempt.follow(),
+                }
+            }))
             .connect_timeout(cfg.connect_timeout)
             .timeout(cfg.request_timeout)
             .user_agent(concat!("offerbridge/", env!("CARGO_PKG_VERSION")))
@@ -86,7 +135,7 @@ impl Scaffold {
             .max_capacity(cfg.cache_max_mib * 1024 * 1024)
             .time_to_live(cfg.cache_ttl.saturating_mul(4).max(Duration::from_secs(1)))
             .build();
-        Ok(Self { client, limiters: moka::sync::Cache::new(10_000), cache, cfg: Arc::new(cfg.clone()) })
+        Ok(Self { client, limiters: moka::sync::Cache::new(10_000), cache, cfg: Arc::new(cfg.clone()), policy })
     }
 
     /// The values in `creds` that must never leave the scaffold.
@@ -104,6 +153,17 @@ impl Scaffold {
             })
             .map(|(_, v)| v.clone())
             .collect();
+        // A password written into a URL (`https://user:pass@host`) is a secret whatever field
+        // holds it.
+        for v in creds.values() {
+            if let Ok(u) = url::Url::parse(v) {
+                out.extend(u.password().filter(|p| !p.is_empty()).map(str::to_string));
+                let user = u.username();
+                if !user.is_empty() {
+                    out.push(user.to_string());
+                }
+            }
+        }
         // Longest first, so a secret containing another is replaced whole.
         out.sort_by_key(|s| std::cmp::Reverse(s.len()));
         out
@@ -328,6 +388,10 @@ impl Scaffold {
     }
 
     async fn send(&self, req: &PageRequest, stale: Option<&CachedPage>) -> Result<RawResponse, FetchError> {
+        // Literal addresses never reach the resolver: check them here.
+        if let Some(why) = self.policy.refuses_literal(&req.url) {
+            return Err(FetchError::TargetRefused(why));
+        }
         let mut rb = self.client.get(req.url.clone());
         for (k, v) in &req.headers {
             rb = rb.header(k, v);
@@ -353,6 +417,14 @@ impl Scaffold {
 }
 
 fn transport_error(e: reqwest::Error) -> FetchError {
+    // A refusal by the address policy (resolver or redirect), wherever reqwest wrapped it.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<Refused>() {
+            return FetchError::TargetRefused(r.0.clone());
+        }
+        source = s.source();
+    }
     // reqwest errors carry the URL (with API keys in the query): strip it.
     let e = e.without_url();
     if e.is_timeout() {
@@ -464,6 +536,7 @@ fn redact_error(e: FetchError, secrets: &[String]) -> FetchError {
         FetchError::InvalidPayload(m) => FetchError::InvalidPayload(r(m)),
         FetchError::NotFound(m) => FetchError::NotFound(r(m)),
         FetchError::Config(m) => FetchError::Config(r(m)),
+        FetchError::TargetRefused(m) => FetchError::TargetRefused(r(m)),
     }
 }
 

@@ -72,6 +72,8 @@ fn config(max_backoff: Duration) -> AgentConfig {
         max_backoff,
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(10),
+        // The fake servers listen on loopback, which the agent refuses by default.
+        allowed_networks: vec!["127.0.0.1/32".into()],
         ..AgentConfig::default()
     }
 }

@@ -383,6 +383,12 @@ fn merge_credentials(
                 if c.field == "api_url" && !validate::http_url(&v) {
                     return Err(error::field(&format!("credentials[{i}].value"), "api_url must be an absolute http(s) URL"));
                 }
+                if c.field == "api_url" {
+                    let policy = state.config.agent.target_policy().map_err(error::internal)?;
+                    if let Some(why) = url::Url::parse(&v).ok().and_then(|u| policy.refuses_url(&u)) {
+                        return Err(error::field(&format!("credentials[{i}].value"), format!("api_url is refused: {why}")));
+                    }
+                }
                 creds.insert(c.field, v);
             }
             None => {
@@ -394,7 +400,7 @@ fn merge_credentials(
         .iter()
         .map(|(k, v)| {
             let secret = fields.iter().find(|f| f.name == k.as_str()).is_none_or(|f| f.secret);
-            (k.clone(), if secret { crypto::hint(v) } else { Some(v.clone()) })
+            (k.clone(), if secret { crypto::hint(v) } else { Some(crypto::public_hint(v)) })
         })
         .collect();
     let sealed = if creds.is_empty() { None } else { Some(state.cipher.seal(&creds)) };
