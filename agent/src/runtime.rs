@@ -108,7 +108,8 @@ pub struct Lease {
 
 impl Agent {
     pub fn new(db: DatabaseConnection, cfg: Arc<Config>, cipher: Cipher) -> anyhow::Result<Self> {
-        let scaffold = Scaffold::new(&cfg.agent)?;
+        // Every agent on this database shares each advertiser account's request budget.
+        let scaffold = Scaffold::new(&cfg.agent)?.with_budget(Arc::new(crate::budget::DbBudget::new(db.clone())));
         let specs = Arc::new(connectors::spec::load(cfg.agent.connectors_dir.as_deref())?);
         let id = cfg.agent_id();
         let busy = Arc::new(tokio::sync::Semaphore::new(cfg.agent.concurrency.max(1)));

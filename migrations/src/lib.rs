@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261129_000001_fidelity;
+mod m20261129_000002_rate_budgets;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -14,6 +15,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_initial::Migration), Box::new(m20261129_000001_fidelity::Migration)]
+        vec![
+            Box::new(m20261125_000001_initial::Migration),
+            Box::new(m20261129_000001_fidelity::Migration),
+            Box::new(m20261129_000002_rate_budgets::Migration),
+        ]
     }
 }
