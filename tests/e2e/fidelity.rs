@@ -29,10 +29,10 @@ use crate::{
 
 /// One answer of the fake platform: (status, content type, body), chosen from the request's
 /// path and query.
-type Answer = Arc<dyn Fn(&str, &HashMap<String, String>) -> (u16, &'static str, String) + Send + Sync>;
+pub(crate) type Answer = Arc<dyn Fn(&str, &HashMap<String, String>) -> (u16, &'static str, String) + Send + Sync>;
 
 /// A platform on 127.0.0.1:0 that answers with `answer` and records every path asked.
-async fn platform(answer: Answer) -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) async fn platform(answer: Answer) -> (String, Arc<Mutex<Vec<String>>>) {
     let asked = Arc::new(Mutex::new(vec![]));
     let log = asked.clone();
     let app = Router::new().fallback(move |Query(q): Query<HashMap<String, String>>, req: Request| {
@@ -91,7 +91,7 @@ fn dec(s: &str) -> rust_decimal::Decimal {
 
 /// Creates the integration through the wizard's fields, finalises it and waits for the first
 /// import to end; returns the run.
-async fn import(app: &App, connector: &str, creds: &[(&str, &str)]) -> sync_run::Model {
+pub(crate) async fn import(app: &App, connector: &str, creds: &[(&str, &str)]) -> sync_run::Model {
     let adv = advertiser(app, &format!("Adv {connector}")).await;
     let credentials: Vec<Value> = creds.iter().map(|(f, v)| json!({"field": f, "value": v})).collect();
     let d = app
@@ -107,7 +107,7 @@ async fn import(app: &App, connector: &str, creds: &[(&str, &str)]) -> sync_run:
 }
 
 /// Waits for the integration's first run after run `after` to end, and returns it.
-async fn finished_run(app: &App, integration_id: i64, after: i64) -> sync_run::Model {
+pub(crate) async fn finished_run(app: &App, integration_id: i64, after: i64) -> sync_run::Model {
     eventually(60, "the run to finish", || async {
         sync_run::Entity::find()
             .filter(sync_run::Column::IntegrationId.eq(integration_id))
@@ -243,7 +243,7 @@ async fn assert_fidelity(app: &App, connector: &str, creds: &[(&str, &str)], wan
 // HasOffers (research §1): findMyApprovedOffers with contain[] (TrackingLink, Country,
 // OfferCategory, OfferOperatingSystem, Goal), getContext for the network currency.
 
-fn hasoffers_feed() -> Value {
+pub(crate) fn hasoffers_feed() -> Value {
     let link = |id: u32| json!({"click_url": format!("https://trk.ho.test/aff_c?offer_id={id}&aff_id=7"), "impression_pixel": ""});
     let offer = |id: u32, extra: Value| {
         let mut o = json!({"id": id.to_string(), "name": format!("HO {id}"), "description": "", "preview_url": format!("https://shop.test/{id}"),
@@ -352,7 +352,7 @@ fn hasoffers_wants() -> Vec<Want> {
     ]
 }
 
-fn hasoffers_answer(feed: Value, network_currency: Option<&'static str>) -> Answer {
+pub(crate) fn hasoffers_answer(feed: Value, network_currency: Option<&'static str>) -> Answer {
     Arc::new(move |_path, q| {
         let envelope = |data: Value| json!({"request": {}, "response": {"status": 1, "httpStatus": 200, "data": data, "errors": [], "errorMessage": null}});
         let body = match q.get("Method").map(String::as_str) {
@@ -633,7 +633,7 @@ async fn affise_campaigns_keep_goal_caps_and_exclusion_payouts() {
 // Offer18 (research §6) and its declarative twin: `model` CPS is revenue share (a percentage),
 // OS names normalised, `is_not_equal` country conditions are exclusions.
 
-fn offer18_feed() -> String {
+pub(crate) fn offer18_feed() -> String {
     json!({"response": "200", "data": {
         "00011": {"offerid": "00011", "name": "Shop CPS", "price": "8.5", "model": "CPS", "currency": "usd", "authorized": "true",
             "click_url": "https://trk.o18.test/c?o=11&a=5", "preview_url": "https://shop.test/11", "status": "active",
@@ -703,7 +703,7 @@ async fn offer18_and_its_declarative_twin_import_revenue_share_as_percent() {
 }
 
 /// HasOffers serving whatever `feed` holds at each request (the test edits it between runs).
-fn live_hasoffers(feed: Arc<Mutex<Value>>) -> Answer {
+pub(crate) fn live_hasoffers(feed: Arc<Mutex<Value>>) -> Answer {
     Arc::new(move |p, q| {
         let f = feed.lock().unwrap_or_else(|e| e.into_inner()).clone();
         hasoffers_answer(f, Some("EUR"))(p, q)
@@ -711,7 +711,7 @@ fn live_hasoffers(feed: Arc<Mutex<Value>>) -> Answer {
 }
 
 /// Runs one more sync of the integration and waits for it.
-async fn sync_again(app: &App, integration_id: i64, after_run: i64) -> sync_run::Model {
+pub(crate) async fn sync_again(app: &App, integration_id: i64, after_run: i64) -> sync_run::Model {
     app.ok("mutation($id: ID!) { syncNow(integrationId: $id) { id } }", json!({"id": integration_id.to_string()})).await;
     finished_run(app, integration_id, after_run).await
 }

@@ -150,12 +150,37 @@ fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) 
     }
 }
 
+/// The shape of every field this connector reads ([`lenient::check_shapes`]).
+const SHAPES: &[(&str, lenient::Shape)] = {
+    use lenient::Shape;
+    &[
+        ("id", Shape::Scalar),
+        ("offer_id", Shape::Scalar),
+        ("title", Shape::Scalar),
+        ("preview_url", Shape::Scalar),
+        ("link", Shape::Scalar),
+        ("description", Shape::Scalar),
+        ("status", Shape::Scalar),
+        ("stop_at", Shape::Scalar),
+        ("logo", Shape::Scalar),
+        ("is_cpi", Shape::Scalar),
+        ("description_lang", Shape::Map),
+        ("categories", Shape::List),
+        ("payments", Shape::Records),
+        ("caps", Shape::Records),
+        ("targeting", Shape::Records),
+        ("full_categories", Shape::Records),
+        ("links", Shape::Records),
+    ]
+};
+
 fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let external_id = lenient::string(&o["id"]);
     let invalid = |reason: String| InvalidOffer { external_id: external_id.clone().or_else(|| lenient::string(&o["offer_id"])), reason };
     if !o.is_object() {
         return Err(invalid(format!("offer is {}, not an object", body::kind_of(o))));
     }
+    lenient::check_shapes(o, SHAPES).map_err(&invalid)?;
     let Some(id) = external_id.clone() else {
         return Err(invalid("offer has no id".into()));
     };

@@ -129,12 +129,35 @@ fn lower(v: &Value) -> Option<String> {
     lenient::string(v).map(|s| s.to_ascii_lowercase())
 }
 
+/// The shape of every field this connector reads ([`lenient::check_shapes`]).
+const SHAPES: &[(&str, lenient::Shape)] = {
+    use lenient::Shape;
+    &[
+        ("network_offer_id", Shape::Scalar),
+        ("name", Shape::Scalar),
+        ("html_description", Shape::Scalar),
+        ("preview_url", Shape::Scalar),
+        ("tracking_url", Shape::Scalar),
+        ("impression_url", Shape::Scalar),
+        ("currency_id", Shape::Scalar),
+        ("offer_status", Shape::Scalar),
+        ("date_live_until", Shape::Scalar),
+        ("thumbnail_url", Shape::Scalar),
+        ("relationship", Shape::Map),
+        ("relationship.payouts", Shape::Map),
+        ("relationship.payouts.entries", Shape::Records),
+        ("relationship.ruleset", Shape::Map),
+        ("relationship.category", Shape::Map),
+    ]
+};
+
 fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let external_id = id(&o["network_offer_id"]);
     let invalid = |reason: String| InvalidOffer { external_id: external_id.clone(), reason };
     if !o.is_object() {
         return Err(invalid(format!("offer is {}, not an object", body::kind_of(o))));
     }
+    lenient::check_shapes(o, SHAPES).map_err(&invalid)?;
     let Some(offer_id) = external_id.clone() else {
         return Err(invalid("offer has no network_offer_id".into()));
     };

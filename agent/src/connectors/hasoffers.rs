@@ -283,6 +283,33 @@ fn rows(v: &Value) -> Result<Vec<(Option<&str>, &Value)>, FetchError> {
     Ok(rows)
 }
 
+/// The shape of every field this connector reads ([`lenient::check_shapes`]).
+const SHAPES: &[(&str, lenient::Shape)] = {
+    use lenient::Shape;
+    &[
+        ("Offer.id", Shape::Scalar),
+        ("Offer.name", Shape::Scalar),
+        ("Offer.description", Shape::Scalar),
+        ("Offer.preview_url", Shape::Scalar),
+        ("Offer.expiration_date", Shape::Scalar),
+        ("Offer.default_payout", Shape::Scalar),
+        ("Offer.percent_payout", Shape::Scalar),
+        ("Offer.currency", Shape::Scalar),
+        ("Offer.status", Shape::Scalar),
+        ("Offer.payout_type", Shape::Scalar),
+        ("Offer.is_expired", Shape::Scalar),
+        ("Offer.conversion_cap", Shape::Scalar),
+        ("Offer.monthly_conversion_cap", Shape::Scalar),
+        ("Offer.payout_cap", Shape::Scalar),
+        ("Offer.monthly_payout_cap", Shape::Scalar),
+        ("Offer.require_approval", Shape::Scalar),
+        ("Goal", Shape::Records),
+        ("TrackingLink", Shape::Map),
+        ("OfferCategory", Shape::Records),
+        ("OfferOperatingSystem", Shape::Records),
+    ]
+};
+
 fn to_offer(key: Option<&str>, row: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let o = &row["Offer"];
     let external_id = lenient::string(&o["id"]).or_else(|| key.map(str::to_string));
@@ -290,6 +317,7 @@ fn to_offer(key: Option<&str>, row: &Value) -> Result<CanonicalOffer, InvalidOff
     if !o.is_object() {
         return Err(invalid("row has no Offer object".into()));
     }
+    lenient::check_shapes(row, SHAPES).map_err(&invalid)?;
     let Some(id) = external_id.clone() else {
         return Err(invalid("offer has no id".into()));
     };

@@ -178,6 +178,48 @@ fn truncate(v: &Value) -> String {
     }
 }
 
+/// The JSON shape a field of an offer record must have when present (null, and `""` or `[]`
+/// for containers, are "absent"). A value of the wrong shape is never read as absent: that
+/// would erase a description, a link or an expiry, or drop payout rows, on the next refresh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Text, a number or a boolean.
+    Scalar,
+    /// An object.
+    Map,
+    /// Rows: an array or an id-keyed object whose items are all objects.
+    Records,
+    /// An array of text or numbers.
+    List,
+}
+
+/// Checks each `(dotted.path, shape)` of `record`; the first mismatch is an error naming the
+/// field (`"description: {\"a\":1} is not text"`), for the offer's OFFER_INVALID line.
+pub fn check_shapes(record: &Value, fields: &[(&str, Shape)]) -> Result<(), String> {
+    for (path, shape) in fields {
+        let v = path.split('.').try_fold(record, |v, k| v.get(k));
+        let Some(v) = v else { continue };
+        let empty =
+            matches!(v, Value::Null) || matches!(v, Value::String(s) if s.is_empty()) || matches!(v, Value::Array(a) if a.is_empty());
+        let ok = match shape {
+            Shape::Scalar => !v.is_array() && !v.is_object(),
+            Shape::Map => empty || v.is_object(),
+            Shape::Records => empty || ((v.is_array() || v.is_object()) && items(v).iter().all(|i| i.is_object())),
+            Shape::List => empty || v.as_array().is_some_and(|a| a.iter().all(|i| !i.is_array() && !i.is_object())),
+        };
+        if !ok {
+            let want = match shape {
+                Shape::Scalar => "text or a number",
+                Shape::Map => "an object",
+                Shape::Records => "a list of objects",
+                Shape::List => "a list of text",
+            };
+            return Err(format!("{path}: {} is not {want}", truncate(v)));
+        }
+    }
+    Ok(())
+}
+
 /// A time from RFC 3339, `YYYY-MM-DD HH:MM:SS`, `YYYY-MM-DD` (UTC) or a Unix timestamp.
 /// Zero dates (`0000-00-00`), `""` and 0 are `None`.
 pub fn datetime(v: &Value) -> Option<DateTime<Utc>> {
@@ -468,6 +510,23 @@ mod tests {
         assert_eq!(boolean(&json!("false")), Some(false));
         assert_eq!(csv(&json!("US, ca,,GB")), vec!["US", "ca", "GB"]);
         assert_eq!(countries("c", CountryList::Allow, ["us", "UK", "XX", "US"]), Ok(vec!["US".to_string(), "GB".to_string()]));
+    }
+
+    /// A field of the wrong shape is an error naming it, never "absent"; empty containers and
+    /// null are absent.
+    #[test]
+    fn shapes_name_the_field_of_the_wrong_type() {
+        let fields = [("name", Shape::Scalar), ("rel", Shape::Map), ("rel.rows", Shape::Records), ("tags", Shape::List)];
+        let ok = json!({"name": "N", "rel": {"rows": [{"a": 1}]}, "tags": ["x", 2]});
+        assert_eq!(check_shapes(&ok, &fields), Ok(()));
+        assert_eq!(check_shapes(&json!({"name": null, "rel": [], "tags": ""}), &fields), Ok(()));
+        assert_eq!(check_shapes(&json!({"name": {"a": 1}}), &fields), Err(r#"name: {"a":1} is not text or a number"#.to_string()));
+        assert_eq!(check_shapes(&json!({"rel": "x"}), &fields), Err(r#"rel: "x" is not an object"#.to_string()));
+        assert_eq!(
+            check_shapes(&json!({"rel": {"rows": {"k": "v"}}}), &fields),
+            Err(r#"rel.rows: {"k":"v"} is not a list of objects"#.to_string())
+        );
+        assert_eq!(check_shapes(&json!({"tags": "x"}), &fields), Err(r#"tags: "x" is not a list of text"#.to_string()));
     }
 
     /// A country list is never silently read as "every country": the wrong shape or codes

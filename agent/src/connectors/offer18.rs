@@ -135,12 +135,40 @@ fn in_body_error(code: &str, body: &Value) -> Result<Page, FetchError> {
     }
 }
 
+/// The shape of every field this connector reads ([`lenient::check_shapes`]).
+const SHAPES: &[(&str, lenient::Shape)] = {
+    use lenient::Shape;
+    &[
+        ("offerid", Shape::Scalar),
+        ("name", Shape::Scalar),
+        ("price", Shape::Scalar),
+        ("model", Shape::Scalar),
+        ("currency", Shape::Scalar),
+        ("authorized", Shape::Scalar),
+        ("click_url", Shape::Scalar),
+        ("preview_url", Shape::Scalar),
+        ("status", Shape::Scalar),
+        ("offer_terms", Shape::Scalar),
+        ("offer_kpi", Shape::Scalar),
+        ("date_end", Shape::Scalar),
+        ("category", Shape::Scalar),
+        ("capping_conversion", Shape::Scalar),
+        ("capping_conversion_period", Shape::Scalar),
+        ("capping_budget", Shape::Scalar),
+        ("capping_budget_period", Shape::Scalar),
+        ("payout", Shape::Records),
+        ("os_allow", Shape::Scalar),
+        ("device_allow", Shape::Scalar),
+    ]
+};
+
 fn offer(key: Option<&Value>, r: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let id = lenient::string(&r["offerid"]).or_else(|| key.and_then(lenient::string));
     let fail = |reason: String| InvalidOffer { external_id: id.clone(), reason };
     if !r.is_object() {
         return Err(fail(format!("the record is {}, expected an object", body::kind_of(r))));
     }
+    lenient::check_shapes(r, SHAPES).map_err(&fail)?;
     let id = id.clone().ok_or_else(|| fail("no offerid".into()))?;
     let name = lenient::string(&r["name"]).ok_or_else(|| fail("no name".into()))?;
     let mut o = CanonicalOffer::new(id, name);

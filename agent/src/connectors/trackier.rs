@@ -135,12 +135,38 @@ fn payout_type(word: &str) -> Option<PayoutType> {
     if word.eq_ignore_ascii_case("cps") { Some(PayoutType::Percent) } else { payout_type_word(word) }
 }
 
+/// The shape of every field this connector reads ([`lenient::check_shapes`]).
+const SHAPES: &[(&str, lenient::Shape)] = {
+    use lenient::Shape;
+    &[
+        ("id", Shape::Scalar),
+        ("title", Shape::Scalar),
+        ("description", Shape::Scalar),
+        ("kpi", Shape::Scalar),
+        ("preview_url", Shape::Scalar),
+        ("tracking_link", Shape::Scalar),
+        ("currency", Shape::Scalar),
+        ("model", Shape::Scalar),
+        ("status", Shape::Scalar),
+        ("impressionUrl", Shape::Scalar),
+        ("defaultGoal", Shape::Scalar),
+        ("payouts", Shape::Records),
+        ("os", Shape::List),
+        ("device", Shape::List),
+        ("categories", Shape::List),
+        ("goals", Shape::Records),
+        ("cap", Shape::Map),
+        ("creatives", Shape::Records),
+    ]
+};
+
 fn offer(r: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let id = lenient::string(&r["id"]);
     let fail = |reason: String| InvalidOffer { external_id: id.clone(), reason };
     if !r.is_object() {
         return Err(fail(format!("the record is {}, expected an object", body::kind_of(r))));
     }
+    lenient::check_shapes(r, SHAPES).map_err(&fail)?;
     let id = id.clone().ok_or_else(|| fail("no id".into()))?;
     let name = lenient::string(&r["title"]).ok_or_else(|| fail("no title".into()))?;
     let mut o = CanonicalOffer::new(id, name);
