@@ -214,7 +214,7 @@ impl Agent {
                 });
                 continue;
             }
-            let Ok(permit) = self.busy.clone().try_acquire_owned() else { break };
+            let Ok(permit) = self.busy.clone().try_acquire_owned() else { continue };
             let Some(lease) = self.claim_lease(r.integration_id).await? else { continue };
             if !self.claim_request(r.id).await? {
                 self.release(&lease).await?;
@@ -289,6 +289,10 @@ impl Agent {
             .filter(preview_request::Column::Status.eq("pending"))
             .exec(&self.db)
             .await?;
+        if r.rows_affected == 1 {
+            // A preview queued again after its agent died may hold that agent's first pages.
+            preview_offer::Entity::delete_many().filter(preview_offer::Column::PreviewId.eq(id)).exec(&self.db).await?;
+        }
         Ok(r.rows_affected == 1)
     }
 
@@ -513,8 +517,11 @@ impl Agent {
             AbortOnDrop(tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    if me.renew(&me.db, &l).await.is_err() {
-                        break;
+                    // A busy database is retried at the next beat; only a lost lease ends it.
+                    match me.renew(&me.db, &l).await {
+                        Err(RunError::LeaseLost(_)) => break,
+                        Err(e) => tracing::warn!(error = %e, "lease renewal failed; retrying at the next beat"),
+                        Ok(()) => {}
                     }
                 }
             }))
@@ -786,7 +793,7 @@ impl Agent {
             Some((c, m, l)) => (Some(c.to_string()), Some(m.clone()), l.clone()),
             None => (None, None, None),
         };
-        sync_run::Entity::update_many()
+        let closed = sync_run::Entity::update_many()
             .col_expr(sync_run::Column::Status, Expr::value(status.as_str()))
             .col_expr(sync_run::Column::Phase, Expr::value(m::RunPhase::Done.as_str()))
             .col_expr(sync_run::Column::Counters, Expr::value(serde_json::to_string(counters).unwrap_or_default()))
@@ -796,9 +803,14 @@ impl Agent {
             .col_expr(sync_run::Column::ErrorMessage, Expr::value(msg.clone()))
             .col_expr(sync_run::Column::LastResponse, Expr::value(last))
             .filter(sync_run::Column::Id.eq(run_id))
-            .filter(sync_run::Column::Status.ne(RunStatus::Held.as_str()))
+            // Only a run still open: one another agent closed (AGENT_LOST) is not ours any more.
+            .filter(sync_run::Column::Status.is_in([RunStatus::Running.as_str(), RunStatus::Queued.as_str()]))
             .exec(db)
             .await?;
+        if closed.rows_affected == 0 {
+            tracing::warn!(run = run_id, "run {run_id} was closed by another agent (its lease was lost); this agent leaves it as it is");
+            return Ok(());
+        }
         if !dry_run {
             let settings: m::Settings = section(&i.settings);
             let jitter = rand::rng().random_range(0..=std::cmp::max(settings.refresh_minutes as i64 * 6, 1));
@@ -813,10 +825,24 @@ impl Agent {
             upd.filter(integration::Column::Id.eq(i.id)).exec(db).await?;
         }
         if let Some(r) = request {
-            sync_request::Entity::update_many()
-                .col_expr(sync_request::Column::Status, Expr::value(if status == RunStatus::Failed { "failed" } else { "done" }))
-                .col_expr(sync_request::Column::FinishedAt, Expr::value(t))
-                .filter(sync_request::Column::Id.eq(r))
+            let upd = sync_request::Entity::update_many();
+            let upd = match status {
+                // Stopped by a shutdown (a deploy): the request waits for the next agent.
+                RunStatus::Cancelled => upd
+                    .col_expr(sync_request::Column::Status, Expr::value("pending"))
+                    .col_expr(sync_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
+                    .col_expr(sync_request::Column::ClaimedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None)),
+                RunStatus::Failed => upd
+                    .col_expr(sync_request::Column::Status, Expr::value("failed"))
+                    .col_expr(sync_request::Column::FinishedAt, Expr::value(t)),
+                _ => upd
+                    .col_expr(sync_request::Column::Status, Expr::value("done"))
+                    .col_expr(sync_request::Column::FinishedAt, Expr::value(t)),
+            };
+            // Only a request this agent still serves (not one queued again after a lost lease).
+            upd.filter(sync_request::Column::Id.eq(r))
+                .filter(sync_request::Column::Status.eq("running"))
+                .filter(sync_request::Column::ClaimedBy.eq(self.id.clone()))
                 .exec(db)
                 .await?;
         }

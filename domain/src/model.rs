@@ -385,7 +385,11 @@ impl Settings {
             errors.check(validate::currency(c).is_some(), "settings.currencyOverride", format!("'{c}' is not an ISO 4217 currency code"));
         }
         if let Some(r) = self.rate_limit_per_second {
-            errors.check(r > Decimal::ZERO && r <= Decimal::from(100), "settings.rateLimitPerSecond", "must be above 0 and at most 100");
+            errors.check(
+                r >= Decimal::new(1, 3) && r <= Decimal::from(100),
+                "settings.rateLimitPerSecond",
+                "must be between 0.001 (one request in about 17 minutes) and 100",
+            );
         }
         if let Some(n) = self.page_size {
             errors.check((1..=MAX_PAGE_SIZE).contains(&n), "settings.pageSize", format!("must be between 1 and {MAX_PAGE_SIZE}"));

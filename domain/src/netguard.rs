@@ -39,7 +39,13 @@ impl TargetPolicy {
     /// The kind of `ip` ("loopback", "private", ...) when the agent may not call it.
     fn refused_kind(&self, ip: IpAddr) -> Option<&'static str> {
         let kind = special(ip)?;
-        (!self.allowed.iter().any(|n| n.contains(&ip))).then_some(kind)
+        // `::ffff:127.0.0.1` is 127.0.0.1 for the allow list too.
+        let v4 = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        let allowed = |a: IpAddr| self.allowed.iter().any(|n| n.contains(&a));
+        (!allowed(ip) && !v4.is_some_and(allowed)).then_some(kind)
     }
 
     /// Why the agent may not connect to `ip`, if it may not.
@@ -97,7 +103,7 @@ fn special(ip: IpAddr) -> Option<&'static str> {
                 Some("link-local")
             } else if v6.is_multicast() {
                 Some("multicast")
-            } else if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+            } else if v6.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || v6.segments()[..3] == [0x64, 0xff9b, 1] {
                 // NAT64: the IPv4 address in the last 32 bits decides.
                 let o = v6.octets();
                 special_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]))
@@ -124,6 +130,10 @@ fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("multicast")
     } else if ip.is_broadcast() {
         Some("broadcast")
+    } else if a == 198 && (18..20).contains(&b) {
+        Some("benchmarking")
+    } else if a >= 240 {
+        Some("reserved")
     } else {
         None
     }
@@ -156,6 +166,9 @@ mod tests {
             "http://localhost:9000/",
             "http://api.localhost/",
             "http://2130706433/",
+            "http://198.18.0.1/",
+            "http://240.0.0.1/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
         ] {
             assert!(refused(&strict, url), "{url} must be refused");
         }
@@ -166,6 +179,7 @@ mod tests {
         assert!(!refused(&tests, "http://127.0.0.1:5555/"));
         assert!(!refused(&tests, "http://localhost:5555/"));
         assert!(!refused(&tests, "http://[::1]:5555/"));
+        assert!(!refused(&tests, "http://[::ffff:127.0.0.1]:5555/"));
         assert!(refused(&tests, "http://127.0.0.2/"), "only what is listed");
         assert!(refused(&tests, "http://169.254.169.254/"));
         assert!(TargetPolicy::new(&["not-a-net".into()]).is_err());

@@ -147,6 +147,7 @@ fn classify(mut e: async_graphql::ServerError) -> async_graphql::ServerError {
         return with_code(e, VALIDATION);
     }
     tracing::error!(message = %e.message, "a resolver error without a code");
+    e.message = "internal error".into();
     with_code(e, INTERNAL)
 }
 

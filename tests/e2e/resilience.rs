@@ -180,6 +180,39 @@ async fn a_first_import_cut_by_a_killed_agent_is_resumed_without_any_manual_step
     assert!(logs.iter().any(|l| l.code == "REQUEST_REQUEUED" && l.message.contains("agent-a")), "an admin can read what happened");
 }
 
+/// A graceful stop (a deploy) in the middle of a first import puts the request back in the
+/// queue: the next agent finishes the import.
+#[tokio::test]
+async fn a_first_import_cut_by_a_graceful_stop_is_finished_by_the_next_agent() {
+    use domain::entity::{sync_request, sync_run};
+    let (url, fake) = fake_everflow(feed(60)).await;
+    lock(&fake).delay = Duration::from_millis(400);
+    let app = App::start_with(false, |c| c.agent.lease_ttl = Duration::from_secs(2)).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    let (stop_a, a) = app.spawn_agent("agent-a", |_| {});
+    finalize_paged(&app, &id, v, 10).await;
+    eventually(30, "a partial import", || async { (10..60).contains(&campaign_count(&app, &id).await).then_some(()) }).await;
+    stop_a.cancel();
+    let _ = a.await;
+    assert!(campaign_count(&app, &id).await < 60, "the import finished before the stop; the test proves nothing");
+    let req = sync_request::Entity::find()
+        .filter(sync_request::Column::IntegrationId.eq(int_id(&id)))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("request");
+    assert_eq!((req.status.as_str(), req.claimed_by.as_deref()), ("pending", None), "queued again, not done");
+
+    lock(&fake).delay = Duration::ZERO;
+    let (_stop_b, _b) = app.spawn_agent("agent-b", |_| {});
+    eventually(30, "the import finished by agent B", || async {
+        let runs = sync_run::Entity::find().filter(sync_run::Column::IntegrationId.eq(int_id(&id))).all(&app.db).await.ok()?;
+        (open_work(&app, &id).await == 0 && runs.iter().any(|r| r.status == "succeeded" && r.request_id == Some(req.id))).then_some(())
+    })
+    .await;
+    assert_eq!(campaign_count(&app, &id).await, 60);
+}
+
 #[tokio::test]
 async fn two_agents_never_run_one_integration_at_the_same_time() {
     let (url, fake) = fake_everflow(feed(40)).await;

@@ -254,7 +254,11 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
                 if excluded(c) { exclude.extend(code) } else { include.extend(code) }
             }
         }
-        other => include = lenient::country_words(other, &["country_code"], field).map_err(&invalid)?,
+        other => {
+            let words = lenient::country_words(other, &["country_code"], field).map_err(&invalid)?;
+            // A single rule object keeps its own targeting type.
+            if excluded(other) { exclude = words } else { include = words }
+        }
     }
     offer.countries = lenient::countries(field, lenient::CountryList::Allow, include).map_err(&invalid)?;
     offer.blocked_countries = lenient::countries(field, lenient::CountryList::Exact, exclude).map_err(&invalid)?;
@@ -585,6 +589,10 @@ mod tests {
         let mut o = runnable_offer();
         o["relationship"]["ruleset"]["countries"] = json!("US");
         assert_eq!(only(&parse(page_of(vec![o.clone()])).expect("page")).countries, ["US"]);
+        // One rule object instead of a list keeps its targeting type: an exclusion stays one.
+        o["relationship"]["ruleset"]["countries"] = json!({"country_code": "GB", "targeting_type": "exclude"});
+        let page = parse(page_of(vec![o.clone()])).expect("page");
+        assert_eq!((only(&page).countries.len(), only(&page).blocked_countries.as_slice()), (0, &["GB".to_string()][..]));
         for (bad, reason) in [
             (json!(7), "relationship.ruleset.countries: 7 is not a country list"),
             (

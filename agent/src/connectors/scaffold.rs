@@ -155,6 +155,9 @@ impl Scaffold {
         let policy = Arc::new(cfg.target_policy().map_err(FetchError::Config)?);
         let redirects = policy.clone();
         let client = reqwest::Client::builder()
+            // No HTTP(S)_PROXY from the environment: a proxy would resolve and fetch the
+            // advertiser's host itself, past the address policy.
+            .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver(policy.clone())))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= 10 {
@@ -235,11 +238,12 @@ impl Scaffold {
                 h.update([0]);
             }
         }
-        let period = match rps.and_then(|r| (Decimal::ONE / r).to_f64()) {
-            Some(secs) if secs > 0.0 => Duration::from_secs_f64(secs),
-            _ => info.rate_limit_per / info.rate_limit_requests.max(1),
+        let period = match rps.filter(|r| *r > Decimal::ZERO).and_then(|r| (Decimal::ONE / r).to_f64()) {
+            Some(secs) => Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(3600)),
+            None => info.rate_limit_per / info.rate_limit_requests.max(1),
         };
-        (hex::encode(h.finalize()), period.mul_f64(BUDGET_MARGIN).max(Duration::from_micros(100)))
+        // At most one request an hour, at least 100 us apart: no setting can overflow the budget.
+        (hex::encode(h.finalize()), period.mul_f64(BUDGET_MARGIN).clamp(Duration::from_micros(100), Duration::from_secs(3600)))
     }
 
     fn cache_key(conn: &dyn Connector, req: &PageRequest) -> String {

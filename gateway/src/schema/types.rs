@@ -412,14 +412,29 @@ impl Decimal {
         if !plain {
             return Err(format!("'{}' is not a decimal number (write it like \"12.50\")", text.chars().take(40).collect::<String>()));
         }
-        let parsed = if text.contains(['e', 'E']) {
-            rust_decimal::Decimal::from_scientific(text)
-        } else {
-            rust_decimal::Decimal::from_str_exact(text)
-        };
-        parsed.map(Decimal).map_err(|_| {
+        let out_of_range = || {
             format!("'{}' is out of range: at most 28 significant digits and 28 decimal places", text.chars().take(40).collect::<String>())
-        })
+        };
+        // The mantissa exactly, then the exponent moved into the scale: nothing is rounded.
+        let (mantissa, exponent) = match text.find(['e', 'E']) {
+            Some(i) => (&text[..i], text[i + 1..].parse::<i32>().map_err(|_| out_of_range())?),
+            None => (text, 0),
+        };
+        let m = rust_decimal::Decimal::from_str_exact(mantissa).map_err(|_| out_of_range())?;
+        let scale = m.scale() as i32 - exponent;
+        let value = if scale >= 0 {
+            u32::try_from(scale)
+                .ok()
+                .filter(|s| *s <= 28)
+                .map(|s| rust_decimal::Decimal::from_i128_with_scale(m.mantissa(), s))
+                .ok_or_else(out_of_range)?
+        } else {
+            let ten = rust_decimal::Decimal::from(10);
+            (0..-scale)
+                .try_fold(rust_decimal::Decimal::from_i128_with_scale(m.mantissa(), 0), |acc, _| acc.checked_mul(ten))
+                .ok_or_else(out_of_range)?
+        };
+        Ok(Decimal(value))
     }
 }
 
@@ -482,7 +497,10 @@ mod decimal_tests {
         assert_eq!(ok("12345678901234567.89"), Ok("12345678901234567.89".into()));
         assert_eq!(ok("-1E5"), Ok("-100000".into()));
         assert_eq!(ok("1.5e3"), Ok("1500".into()));
+        assert_eq!(ok("1.25e-2"), Ok("0.0125".into()));
+        assert_eq!(ok("12e1"), Ok("120".into()));
         for bad in [
+            "0.00000000000000000000000000001e5",
             "1e400",
             "1e-400",
             "79228162514264337593543950336",
