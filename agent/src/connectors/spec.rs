@@ -413,6 +413,9 @@ pub struct Source {
     map: Option<MapRef>,
     default: Option<Value>,
     prefix: Option<String>,
+    /// The platform sends an array here: text instead fails the offer (it is not read as a
+    /// one-item list).
+    list: bool,
 }
 
 /// The object form of a [`Source`].
@@ -437,6 +440,9 @@ struct SourceDef {
     /// Text put before a non-empty text value (description labels).
     #[serde(default)]
     prefix: Option<String>,
+    /// `true`: the platform sends an array at this path; text there fails the offer.
+    #[serde(default)]
+    list: bool,
 }
 
 impl TryFrom<Value> for Source {
@@ -445,7 +451,7 @@ impl TryFrom<Value> for Source {
     fn try_from(v: Value) -> Result<Self, String> {
         let def = match v {
             Value::String(_) | Value::Array(_) => {
-                SourceDef { path: Some(v), constant: None, transform: None, map: None, default: None, prefix: None }
+                SourceDef { path: Some(v), constant: None, transform: None, map: None, default: None, prefix: None, list: false }
             }
             Value::Object(_) => serde_json::from_value(v).map_err(|e| format!("in a field mapping: {e}"))?,
             other => return Err(format!("a field mapping is a path, a list of paths or an object, not {}", kind_of(&other))),
@@ -458,7 +464,7 @@ impl TryFrom<Value> for Source {
         if paths.is_empty() && def.constant.is_none() && def.default.is_none() {
             return Err("a field mapping needs 'path', 'const' or 'default'".into());
         }
-        Ok(Self { paths, constant: def.constant, transforms, map: def.map, default: def.default, prefix: def.prefix })
+        Ok(Self { paths, constant: def.constant, transforms, map: def.map, default: def.default, prefix: def.prefix, list: def.list })
     }
 }
 
@@ -512,6 +518,10 @@ pub enum Transform {
 
 impl Transform {
     fn apply(self, v: Value, out: &mut Vec<Value>) -> Result<(), String> {
+        // Transforms read text: an object is the wrong shape, never "nothing".
+        if v.is_object() && self != Transform::Nonempty {
+            return Err(format!("{} is not text", kind_of(&v)));
+        }
         let text = || lenient::string(&v);
         match self {
             Transform::Decimal => {
@@ -757,13 +767,18 @@ impl<'v> Scope<'v> {
     }
 
     /// The scopes of every row `levels` reach.
-    fn rows(&self, levels: &[Level]) -> Vec<Scope<'v>> {
+    /// The row scopes of `levels`; a row that is text or a number (text where the platform
+    /// sends a list of rows) is an error, not a row that reads as empty.
+    fn rows(&self, levels: &[Level], field: &str) -> Result<Vec<Scope<'v>>, String> {
         static NULL: Value = Value::Null;
         let mut scopes = vec![self.clone()];
         for level in levels {
             let mut next = vec![];
             for scope in &scopes {
                 let items: Vec<&'v Value> = level.path.resolve(scope).into_iter().flat_map(rows).collect();
+                if let Some(bad) = items.iter().find(|i| !i.is_object() && !i.is_array()) {
+                    return Err(format!("{field}: {} is not a row", kind_of(bad)));
+                }
                 if items.is_empty() && level.optional {
                     next.push(scope.child(&NULL));
                 }
@@ -771,7 +786,7 @@ impl<'v> Scope<'v> {
             }
             scopes = next;
         }
-        scopes
+        Ok(scopes)
     }
 }
 
@@ -835,7 +850,13 @@ impl SpecConnector {
     fn values(&self, src: &Source, scope: &Scope<'_>) -> Result<Vec<Value>, String> {
         let mut vals: Vec<Value> = vec![];
         for path in &src.paths {
-            let found = flatten(path.resolve(scope));
+            let raw = path.resolve(scope);
+            if src.list
+                && let Some(bad) = raw.iter().find(|v| !v.is_array() && !is_empty(v))
+            {
+                return Err(format!("{} is not a list", kind_of(bad)));
+            }
+            let found = flatten(raw);
             if found.iter().any(|v| !is_empty(v)) {
                 vals = found;
                 break;
@@ -891,6 +912,7 @@ impl SpecConnector {
     fn text(&self, src: Option<&Source>, scope: &Scope<'_>, field: &str) -> Result<Option<String>, String> {
         let Some(src) = src else { return Ok(None) };
         let vals = self.values(src, scope).map_err(|e| format!("{field}: {e}"))?;
+        not_objects(&vals, field, "text")?;
         Ok(vals.iter().find_map(word_text).map(|t| format!("{}{t}", src.prefix.as_deref().unwrap_or_default())))
     }
 
@@ -901,6 +923,7 @@ impl SpecConnector {
     fn list(&self, src: Option<&Source>, scope: &Scope<'_>, field: &str) -> Result<Vec<String>, String> {
         let Some(src) = src else { return Ok(vec![]) };
         let vals = self.values(src, scope).map_err(|e| format!("{field}: {e}"))?;
+        not_objects(&vals, field, "a list of text")?;
         Ok(unique(vals.iter().filter_map(word_text)))
     }
 
@@ -965,7 +988,7 @@ impl SpecConnector {
         o.currency = self.currency(f.currency.as_ref(), scope, "currency")?;
         o.revenue = self.decimal(&f.revenue, scope, "revenue")?.ok_or("no revenue")?;
         for p in &f.payouts {
-            for row in scope.rows(&p.rows) {
+            for row in scope.rows(&p.rows, "payouts")? {
                 let Some(revenue) = self.decimal(&p.revenue, &row, "payouts.revenue")? else { continue };
                 o.payouts.push(GoalPayout {
                     excluded_countries: self.countries(
@@ -989,7 +1012,7 @@ impl SpecConnector {
         o.devices = unique(self.list(f.devices.as_ref(), scope, "devices")?.iter().map(|s| s.to_lowercase()));
         o.categories = self.list(f.categories.as_ref(), scope, "categories")?;
         for c in &f.caps {
-            for row in scope.rows(&c.rows) {
+            for row in scope.rows(&c.rows, "caps")? {
                 push_cap(
                     &mut o.caps,
                     self.word(Some(&c.event), &row, "caps.event")?,
@@ -1000,7 +1023,9 @@ impl SpecConnector {
             }
         }
         if let Some(src) = &f.expires_at {
-            o.expires_at = self.values(src, scope).map_err(|e| format!("expires_at: {e}"))?.iter().find_map(lenient::datetime);
+            let vals = self.values(src, scope).map_err(|e| format!("expires_at: {e}"))?;
+            not_objects(&vals, "expires_at", "a date")?;
+            o.expires_at = vals.iter().find_map(lenient::datetime);
         }
         o.raw = scope.chain[0].clone();
         Ok(o)
@@ -1308,6 +1333,15 @@ fn builtin_map(name: &str) -> Option<&'static [(&'static str, Option<&'static st
         "cap_events" => Some(lenient::CAP_EVENT_WORDS),
         "cap_periods" => Some(lenient::CAP_PERIOD_WORDS),
         _ => None,
+    }
+}
+
+/// A field read as text (or a list of text) whose path found an object: the platform sent the
+/// wrong shape, which fails the offer instead of reading as absent (that would erase a value).
+fn not_objects(vals: &[Value], field: &str, want: &str) -> Result<(), String> {
+    match vals.iter().find(|v| v.is_object()) {
+        Some(v) => Err(format!("{field}: {} is not {want}", kind_of(v))),
+        None => Ok(()),
     }
 }
 
