@@ -372,14 +372,26 @@ async fn counting_everflow(per_account: u32) -> (String, std::sync::Arc<std::syn
 /// jitter), at least 85% of the budget is used, and no integration runs on two agents at once.
 #[tokio::test]
 async fn three_agents_share_each_accounts_request_budget() {
+    shared_budget(3, 50).await;
+}
+
+/// The same with one, two and four agents (20 integrations on 5 accounts each time): never
+/// over the budget.
+#[tokio::test]
+async fn one_two_and_four_agents_keep_each_accounts_request_budget() {
+    for agents in [1, 2, 4] {
+        shared_budget(agents, 20).await;
+    }
+}
+
+async fn shared_budget(agents: usize, integrations: usize) {
     use domain::entity::sync_run;
     const ACCOUNTS: usize = 5;
-    const INTEGRATIONS: usize = 50;
     const OFFERS: u32 = 12;
     let (url, seen) = counting_everflow(OFFERS).await;
     let app = App::start(false).await;
     let mut ids = vec![];
-    for n in 0..INTEGRATIONS {
+    for n in 0..integrations {
         let adv = crate::api::advertiser(&app, &format!("Adv {n}")).await;
         let key = format!("account-{}-key-0123456789", n % ACCOUNTS);
         let rps = if n % 2 == 0 { "5" } else { "8" };
@@ -397,14 +409,14 @@ async fn three_agents_share_each_accounts_request_budget() {
         app.ok(q, json!({"id": id, "v": d["createIntegration"]["version"], "r": rps})).await;
         ids.push(id);
     }
-    let _agents: Vec<_> = ["agent-1", "agent-2", "agent-3"].into_iter().map(|a| app.spawn_agent(a, |_| {})).collect();
+    let _agents: Vec<_> = (1..=agents).map(|a| app.spawn_agent(&format!("agent-{a}"), |_| {})).collect();
     let started = std::time::Instant::now();
     for id in &ids {
         app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
     }
     eventually(180, "every first import", || async {
         let done = sync_run::Entity::find().filter(sync_run::Column::Status.eq("succeeded")).count(&app.db).await.ok()?;
-        (done as usize >= INTEGRATIONS && open_work_all(&app).await == 0).then_some(())
+        (done as usize >= integrations && open_work_all(&app).await == 0).then_some(())
     })
     .await;
     let elapsed = started.elapsed();
@@ -432,8 +444,12 @@ async fn three_agents_share_each_accounts_request_budget() {
         seen.len()
     );
     assert!(worst <= 5, "an account saw {worst} requests in one window; its budget is 5/s");
-    assert_eq!(seen.len(), INTEGRATIONS * 3, "3 pages per integration, each asked once");
-    assert!(used.iter().all(|u| *u >= 0.85), "the budget is used, not wasted: {used:.2?}");
+    assert_eq!(seen.len(), integrations * 3, "3 pages per integration, each asked once");
+    // Used share is only meaningful when demand saturates every account (3 agents x 4 slots on
+    // 5 accounts); with fewer slots an account idles while its run writes a page.
+    if agents >= 3 {
+        assert!(used.iter().all(|u| *u >= 0.85), "the budget is used, not wasted: {used:.2?}");
+    }
 
     // No integration ever ran on two agents at once.
     let runs = sync_run::Entity::find().all(&app.db).await.expect("runs");
