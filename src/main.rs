@@ -97,6 +97,7 @@ async fn sync(config: Config, integration: &str, dry_run: bool) -> anyhow::Resul
     let config = Arc::new(config);
     let db = open(&config).await?;
     let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
+    cipher.verify_installation(&db).await.map_err(anyhow::Error::msg)?;
     let row = match integration.parse::<i64>() {
         Ok(id) => ie::Entity::find_by_id(id).one(&db).await?,
         Err(_) => ie::Entity::find().filter(ie::Column::Name.eq(integration)).one(&db).await?,
@@ -203,6 +204,7 @@ async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Re
     let config = Arc::new(config);
     let db = open(&config).await?;
     let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
+    cipher.verify_installation(&db).await.map_err(anyhow::Error::msg)?;
     let shutdown = CancellationToken::new();
     {
         let s = shutdown.clone();

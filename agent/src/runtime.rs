@@ -470,6 +470,19 @@ impl Agent {
         i.credentials_sealed.as_deref().and_then(|s| self.cipher.open(s).ok()).unwrap_or_default()
     }
 
+    /// Fails (instead of reading "no credentials") when the stored credentials cannot be
+    /// opened with this agent's key.
+    fn check_credentials(&self, i: &integration::Model) -> Result<(), FetchError> {
+        match i.credentials_sealed.as_deref().map(|s| self.cipher.open(s)) {
+            Some(Err(_)) => Err(FetchError::Config(format!(
+                "the stored credentials cannot be opened with this agent's secret key (fingerprint {}): the gateway and every \
+                 agent must share one key; save the credentials again if they were sealed with a lost key",
+                self.cipher.fingerprint()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn connector(&self, id: &str) -> Result<Arc<dyn Connector>, FetchError> {
         connectors::by_id(id, &self.specs)
     }
@@ -878,7 +891,7 @@ impl Agent {
         let creds = self.credentials(i);
         let mut counters = Counters::default();
         let mut filter_counts: BTreeMap<String, i64> = BTreeMap::new();
-        let conn = match self.connector(&i.connector) {
+        let conn = match self.check_credentials(i).and_then(|()| self.connector(&i.connector)) {
             Ok(c) => c,
             Err(e) => return self.fail_run(i, run, dry_run, counters, filter_counts, &e, e.to_string(), None).await,
         };
@@ -1331,6 +1344,7 @@ impl Agent {
         let creds = self.credentials(&i);
         let settings: m::Settings = section(&i.settings);
         let outcome: Result<(i32, i32), FetchError> = async {
+            self.check_credentials(&i)?;
             let conn = self.connector(&i.connector)?;
             rules.default_currency = self.account_currency(conn.as_ref(), &creds, &settings, &rules, None).await?;
             let mut pager = Pager::new(settings.page_size.unwrap_or(conn.info().default_page_size));
@@ -1405,7 +1419,7 @@ impl Agent {
         let i =
             integration::Entity::find_by_id(integration_id).one(db).await?.ok_or_else(|| DbErr::RecordNotFound("integration".into()))?;
         let creds = self.credentials(&i);
-        let result = match self.connector(&i.connector) {
+        let result = match self.check_credentials(&i).and_then(|()| self.connector(&i.connector)) {
             Err(e) => json!({"ok": false, "code": e.code(), "message": e.to_string()}),
             Ok(conn) => {
                 let cursor = connectors::Cursor { page: 1, page_size: conn.info().default_page_size };

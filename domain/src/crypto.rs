@@ -23,7 +23,7 @@ pub enum CryptoError {
 
 /// Seals and opens credential documents. The key never leaves this type.
 #[derive(Clone)]
-pub struct Cipher(ChaCha20Poly1305);
+pub struct Cipher(ChaCha20Poly1305, String);
 
 impl std::fmt::Debug for Cipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,7 +40,8 @@ impl Cipher {
         if bytes.len() != 32 {
             return Err(CryptoError::BadKey);
         }
-        Ok(Self(ChaCha20Poly1305::new(Key::from_slice(&bytes))))
+        let fingerprint = hex::encode(&Sha256::digest([b"offerbridge key fingerprint v1:".as_slice(), &bytes].concat())[..8]);
+        Ok(Self(ChaCha20Poly1305::new(Key::from_slice(&bytes)), fingerprint))
     }
 
     /// Uses the configured key, or reads `<dir>/secret.key`, creating it (mode 0600) once.
@@ -63,6 +64,55 @@ impl Cipher {
         }
         let text = std::fs::read_to_string(&path).map_err(io)?;
         Self::from_base64(&SecretString::from(text))
+    }
+
+    /// A short hash of the key (not the key): what `instance_meta.key_fingerprint` holds.
+    pub fn fingerprint(&self) -> &str {
+        &self.1
+    }
+
+    /// Checks this key against the installation's: the first process to start records its
+    /// fingerprint (after checking that it opens any credentials already stored); every later
+    /// process must have the same key. A different key is an error saying what to do, never a
+    /// silently regenerated key whose syncs fail with "credential missing".
+    pub async fn verify_installation(&self, db: &sea_orm::DatabaseConnection) -> Result<(), String> {
+        use crate::entity::{instance_meta, integration};
+        use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+        let err = |e: sea_orm::DbErr| format!("cannot read the key fingerprint: {e}");
+        let stored = instance_meta::Entity::find_by_id("key_fingerprint".to_string()).one(db).await.map_err(err)?;
+        let mismatch = |theirs: &str| {
+            format!(
+                "the secret key (fingerprint {}) is not the key that sealed the stored credentials (fingerprint {theirs}). \
+                 The gateway and every agent must share one key: copy data/secret.key from the first machine or set \
+                 OFFERBRIDGE_SECRET_KEY to the same value everywhere",
+                self.1
+            )
+        };
+        match stored {
+            Some(m) if m.value == self.1 => Ok(()),
+            Some(m) => Err(mismatch(&m.value)),
+            None => {
+                let sealed =
+                    integration::Entity::find().filter(integration::Column::CredentialsSealed.is_not_null()).one(db).await.map_err(err)?;
+                if let Some(s) = sealed.and_then(|i| i.credentials_sealed)
+                    && self.open(&s).is_err()
+                {
+                    return Err(mismatch("unknown, from before fingerprints were kept"));
+                }
+                let row = instance_meta::ActiveModel { key: Set("key_fingerprint".into()), value: Set(self.1.clone()) };
+                // Two processes starting at once both insert: the second one's insert fails
+                // and it checks again.
+                if row.insert(db).await.is_err() {
+                    let again = instance_meta::Entity::find_by_id("key_fingerprint".to_string()).one(db).await.map_err(err)?;
+                    return match again {
+                        Some(m) if m.value == self.1 => Ok(()),
+                        Some(m) => Err(mismatch(&m.value)),
+                        None => Err("cannot record the key fingerprint".into()),
+                    };
+                }
+                Ok(())
+            }
+        }
     }
 
     pub fn seal(&self, creds: &Credentials) -> String {

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261129_000001_fidelity;
 mod m20261129_000002_rate_budgets;
+mod m20261129_000003_instance_meta;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261129_000001_fidelity::Migration),
             Box::new(m20261129_000002_rate_budgets::Migration),
+            Box::new(m20261129_000003_instance_meta::Migration),
         ]
     }
 }

@@ -242,3 +242,22 @@ async fn agents_killed_at_random_points_converge_without_a_manual_step() {
     }
     println!("crash test: {} runs, {} closed as AGENT_LOST", runs.len(), runs.iter().filter(|r| r["errorCode"] == "AGENT_LOST").count());
 }
+
+/// A process started with another secret key than the one that sealed the stored credentials
+/// (a lost `secret.key`, an agent on another machine) refuses to start and says what to do,
+/// instead of failing every sync with "credential missing".
+#[tokio::test]
+async fn a_process_with_another_secret_key_refuses_to_start() {
+    let fake = FakeEverflow::start(3, Duration::ZERO).await;
+    let stack = Stack::start(false).await;
+    draft_integration(&stack, &fake).await;
+    let other = "OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk=";
+    let mut agent = stack.spawn_agent("wrong-key", &[("OFFERBRIDGE_SECRET_KEY", other)]);
+    let (code, log) = agent.wait_exit(30).expect("the agent exits by itself");
+    assert_ne!(code, Some(0), "{log}");
+    assert!(log.contains("is not the key that sealed the stored credentials") && log.contains("must share one key"), "{log}");
+    assert!(!log.contains(other), "the key itself is never printed");
+    // The right key starts.
+    let mut good = stack.spawn_agent("right-key", &[]);
+    assert!(good.wait_exit(3).is_none(), "the agent with the installation's key keeps running");
+}

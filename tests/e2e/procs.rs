@@ -107,6 +107,18 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// Waits up to `secs` for the process to exit by itself; its exit code and log.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<(Option<i32>, String)> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((status.code(), std::fs::read_to_string(&self.log).unwrap_or_default()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
