@@ -45,10 +45,17 @@ pub async fn authenticate(db: &DatabaseConnection, token: Option<&str>) -> Auth 
     match found {
         Ok(Some(t)) => {
             let Some(role) = Role::parse(&t.role) else { return Auth::Invalid };
-            // Best effort: last-used is informative, a failure here must not fail the request.
-            let mut am: api_token::ActiveModel = t.clone().into();
-            am.last_used_at = Set(Some(now()));
-            let _ = am.update(db).await;
+            // Last-used is informative: written at most once a minute per token, off the request
+            // path, so reads never commit a write or queue on the token's row lock.
+            let stale = t.last_used_at.is_none_or(|at| now() - at > chrono::Duration::seconds(60));
+            if stale {
+                let db = db.clone();
+                let mut am: api_token::ActiveModel = t.clone().into();
+                am.last_used_at = Set(Some(now()));
+                tokio::spawn(async move {
+                    let _ = am.update(&db).await;
+                });
+            }
             Auth::Caller(Caller { token_id: t.id, name: t.name, role })
         }
         Ok(None) => Auth::Invalid,

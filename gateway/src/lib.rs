@@ -72,7 +72,9 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 async fn execute(state: &AppState, schema: &AppSchema, headers: &HeaderMap, req: async_graphql::Request) -> GraphQLResponse {
     let auth = auth::authenticate(&state.db, bearer(headers).as_deref()).await;
-    schema.execute(req.data(auth)).await.into()
+    // One batch loader per request: child rows are never cached across requests.
+    let loader = async_graphql::dataloader::DataLoader::new(schema::ChildRows { db: state.db.clone() }, tokio::spawn);
+    schema.execute(req.data(auth).data(loader)).await.into()
 }
 
 async fn graphql_post(State((state, schema)): S, headers: HeaderMap, req: Result<GraphQLRequest, GraphQLRejection>) -> Response {

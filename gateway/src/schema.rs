@@ -9,6 +9,8 @@ mod parties;
 mod runs;
 pub mod types;
 
+pub use campaigns::ChildRows;
+
 use async_graphql::{
     Context, MergedObject, Schema, SimpleObject,
     connection::{Connection, Edge, EmptyFields},
@@ -79,7 +81,7 @@ pub(crate) fn app<'a>(ctx: &'a Context<'_>) -> &'a AppState {
 /// Extra fields on every connection.
 #[derive(SimpleObject)]
 pub struct Counted {
-    /// Rows matching the filter, across all pages.
+    /// Rows matching the filter, across all pages (counted only when this field is selected).
     pub total_count: u64,
 }
 
@@ -123,7 +125,8 @@ where
     if first < 0 || first > max {
         return Err(error::field("first", format!("first must be between 0 and {max}")));
     }
-    let total = select.clone().count(&state.db).await.or_internal()?;
+    // COUNT(*) over the filtered table only when the client asked for it.
+    let total = if ctx.look_ahead().field("totalCount").exists() { select.clone().count(&state.db).await.or_internal()? } else { 0 };
     let mut q = select;
     if let Some(a) = after.as_deref() {
         let id = decode_cursor(a)?;

@@ -148,3 +148,44 @@ async fn bulk_update_integrations_dry_run_apply_and_revert() {
     assert_eq!(reverted["settings"], before["settings"]);
     assert_eq!(reverted["payoutRules"], before["payoutRules"]);
 }
+
+/// The read path's SQL: a page of campaigns with their payouts, caps and publisher payouts
+/// costs the same number of statements for 5 rows as for 50 (child rows are batch-loaded), and
+/// COUNT(*) runs only when `totalCount` is selected.
+#[tokio::test]
+async fn a_campaign_page_costs_the_same_statements_whatever_its_size() {
+    use std::sync::atomic::Ordering;
+    let app = App::start(true).await;
+    let feed: Vec<Value> = (1..=60).map(|i| crate::sync::offer(i, "2.5", &["US", "CA"])).collect();
+    let (url, _fake) = crate::sync::fake_everflow(feed).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    crate::sync::finalize(&app, &id, v).await;
+    crate::harness::eventually(60, "60 campaigns", || async {
+        let d = app.ok("query($id: ID!) { campaigns(filter: {integrationId: $id}, first: 1) { totalCount } }", json!({"id": id})).await;
+        (d["campaigns"]["totalCount"] == 60).then_some(())
+    })
+    .await;
+    let statements = |first: i64, total: bool| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            let q = format!(
+                "query($id: ID!, $n: Int!) {{ campaigns(filter: {{integrationId: $id}}, first: $n) {{ {} edges {{ node {{ id title
+                   payouts {{ country revenue payout }} caps {{ event value }} publisherPayouts {{ publisherId payout }} }} }} }} }}",
+                if total { "totalCount" } else { "" }
+            );
+            let before = app.campaign_statements.load(Ordering::SeqCst);
+            let d = app.ok(&q, json!({"id": id, "n": first})).await;
+            let n = app.campaign_statements.load(Ordering::SeqCst) - before;
+            assert_eq!(d["campaigns"]["edges"].as_array().map(Vec::len), Some(first as usize));
+            n
+        }
+    };
+    let small = statements(5, false).await;
+    let large = statements(50, false).await;
+    let counted = statements(50, true).await;
+    println!("campaign statements: 5 rows {small}, 50 rows {large}, 50 rows with totalCount {counted}");
+    assert_eq!(small, large, "statements grow with the page size");
+    assert!(large <= 4, "one page query and one batch per child table, no COUNT: {large}");
+    assert_eq!(counted, large + 1, "COUNT(*) only when totalCount is selected");
+}

@@ -66,6 +66,8 @@ pub struct App {
     pub shutdown: CancellationToken,
     _testdb: TestDb,
     pub http: reqwest::Client,
+    /// SQL statements run so far that mention a campaign table.
+    pub campaign_statements: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl App {
@@ -84,8 +86,16 @@ impl App {
         cfg.gateway.event_poll_interval = Duration::from_millis(50);
         tweak(&mut cfg);
         let config = Arc::new(cfg);
-        let db = domain::db::connect(&config.database_url).await.expect("connect");
+        let mut db = domain::db::connect(&config.database_url).await.expect("connect");
         domain::db::migrate(&db).await.expect("migrate");
+        // Statements that touch campaign tables, for tests of the read path's statement count.
+        let campaign_statements = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = campaign_statements.clone();
+        db.set_metric_callback(move |info| {
+            if info.statement.sql.contains("campaign") {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
         let cipher =
             Cipher::from_base64(&secrecy::SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_string())).expect("key");
         let (_, admin_token) = domain::tokens::create(&db, "test-admin", Role::Admin).await.expect("token");
@@ -100,7 +110,7 @@ impl App {
             let s = shutdown.clone();
             tokio::spawn(async move { agent.run(s).await });
         }
-        App { base, db, config, cipher, admin_token, shutdown, _testdb: testdb, http: reqwest::Client::new() }
+        App { base, db, config, cipher, admin_token, shutdown, _testdb: testdb, http: reqwest::Client::new(), campaign_statements }
     }
 
     /// Starts one more agent on the same database, named `id`. Cancel the token to stop it

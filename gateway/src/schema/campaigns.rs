@@ -8,7 +8,7 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObjec
 use chrono::{DateTime, Utc};
 use domain::{
     db::{now, write_tx},
-    entity::{campaign, campaign_country, campaign_payout, changeset},
+    entity::{campaign, campaign_country, changeset},
     model as m, money, validate,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel};
@@ -158,16 +158,74 @@ pub struct CampaignPublisherPayout {
     pub source: String,
 }
 
+/// Child rows of many campaigns in one query per table: a page of campaigns costs the same
+/// number of statements whatever its size (async-graphql's DataLoader batches the keys every
+/// campaign of the page asks for). One loader per HTTP request, so nothing is cached across
+/// requests.
+pub struct ChildRows {
+    pub db: sea_orm::DatabaseConnection,
+}
+
+/// Keys: the campaign id whose rows are wanted, per table.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PayoutsOf(pub i64);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CapsOf(pub i64);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublisherPayoutsOf(pub i64);
+
+macro_rules! child_loader {
+    ($key:ident, $entity:ident, $order:ident) => {
+        impl async_graphql::dataloader::Loader<$key> for ChildRows {
+            type Value = Vec<domain::entity::$entity::Model>;
+            type Error = std::sync::Arc<sea_orm::DbErr>;
+
+            async fn load(&self, keys: &[$key]) -> Result<std::collections::HashMap<$key, Self::Value>, Self::Error> {
+                use domain::entity::$entity;
+                let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+                let rows = $entity::Entity::find()
+                    .filter($entity::Column::CampaignId.is_in(ids))
+                    .order_by_asc($entity::Column::$order)
+                    .all(&self.db)
+                    .await
+                    .map_err(std::sync::Arc::new)?;
+                let mut out: std::collections::HashMap<$key, Self::Value> = keys.iter().map(|k| (*k, vec![])).collect();
+                for r in rows {
+                    out.entry($key(r.campaign_id)).or_default().push(r);
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+child_loader!(PayoutsOf, campaign_payout, Id);
+child_loader!(CapsOf, campaign_cap, Id);
+child_loader!(PublisherPayoutsOf, campaign_publisher_payout, PublisherId);
+
+/// The rows for `key` through the request's loader (batched), or one query when there is no
+/// loader (subscriptions over WebSocket).
+async fn children<K>(ctx: &Context<'_>, key: K) -> async_graphql::Result<<ChildRows as async_graphql::dataloader::Loader<K>>::Value>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    ChildRows: async_graphql::dataloader::Loader<K, Error = std::sync::Arc<sea_orm::DbErr>>,
+    <ChildRows as async_graphql::dataloader::Loader<K>>::Value: Default,
+{
+    use async_graphql::dataloader::{DataLoader, Loader};
+    match ctx.data_opt::<DataLoader<ChildRows>>() {
+        Some(l) => Ok(l.load_one(key).await.map_err(|e| error::internal(e.as_ref()))?.unwrap_or_default()),
+        None => {
+            let direct = ChildRows { db: app(ctx).db.clone() };
+            let mut map = direct.load(std::slice::from_ref(&key)).await.map_err(|e| error::internal(e.as_ref()))?;
+            Ok(map.remove(&key).unwrap_or_default())
+        }
+    }
+}
+
 #[ComplexObject]
 impl Campaign {
     /// Per-publisher payouts (tiers and fixed payouts); publishers not listed get `payout`.
     async fn publisher_payouts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignPublisherPayout>> {
-        let rows = domain::entity::campaign_publisher_payout::Entity::find()
-            .filter(domain::entity::campaign_publisher_payout::Column::CampaignId.eq(self.row_id))
-            .order_by_asc(domain::entity::campaign_publisher_payout::Column::PublisherId)
-            .all(&app(ctx).db)
-            .await
-            .or_internal()?;
+        let rows = children(ctx, PublisherPayoutsOf(self.row_id)).await?;
         Ok(rows
             .into_iter()
             .map(|p| CampaignPublisherPayout {
@@ -180,13 +238,7 @@ impl Campaign {
 
     /// Caps: the advertiser's (with their goal) and the integration's.
     async fn caps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignCap>> {
-        use domain::entity::campaign_cap;
-        let rows = campaign_cap::Entity::find()
-            .filter(campaign_cap::Column::CampaignId.eq(self.row_id))
-            .order_by_asc(campaign_cap::Column::Id)
-            .all(&app(ctx).db)
-            .await
-            .or_internal()?;
+        let rows = children(ctx, CapsOf(self.row_id)).await?;
         Ok(rows
             .into_iter()
             .map(|c| CampaignCap {
@@ -204,12 +256,7 @@ impl Campaign {
     }
 
     async fn payouts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignPayout>> {
-        let rows = campaign_payout::Entity::find()
-            .filter(campaign_payout::Column::CampaignId.eq(self.row_id))
-            .order_by_asc(campaign_payout::Column::Id)
-            .all(&app(ctx).db)
-            .await
-            .or_internal()?;
+        let rows = children(ctx, PayoutsOf(self.row_id)).await?;
         Ok(rows
             .into_iter()
             .map(|p| CampaignPayout {
