@@ -67,7 +67,7 @@ pub struct App {
     _testdb: TestDb,
     pub http: reqwest::Client,
     /// SQL statements run so far that mention a campaign table.
-    pub campaign_statements: Arc<std::sync::atomic::AtomicUsize>,
+    pub campaign_statements: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl App {
@@ -89,11 +89,11 @@ impl App {
         let mut db = domain::db::connect(&config.database_url).await.expect("connect");
         domain::db::migrate(&db).await.expect("migrate");
         // Statements that touch campaign tables, for tests of the read path's statement count.
-        let campaign_statements = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = campaign_statements.clone();
+        let campaign_statements = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = campaign_statements.clone();
         db.set_metric_callback(move |info| {
             if info.statement.sql.contains("campaign") {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                log.lock().unwrap_or_else(|e| e.into_inner()).push(info.statement.sql.clone());
             }
         });
         let cipher =

@@ -142,23 +142,34 @@ async fn a_killed_agent_leaves_no_duplicates_and_the_next_run_converges() {
     assert!(lost.iter().all(|e| e["node"]["status"] != "RUNNING"), "{d}");
 }
 
+/// A first import of 60 offers in pages of 10 (400 ms each) by agent A, cut once some pages
+/// are written: by a graceful stop, or by killing the agent (no shutdown, the lease left
+/// behind). Returns with the fake advertiser fast again.
+async fn cut_first_import(graceful: bool) -> (App, String, crate::sync::Shared) {
+    let (url, fake) = fake_everflow(feed(60)).await;
+    lock(&fake).delay = Duration::from_millis(400);
+    let app = App::start_with(false, |c| c.agent.lease_ttl = Duration::from_secs(2)).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    let (stop_a, a) = app.spawn_agent("agent-a", |_| {});
+    finalize_paged(&app, &id, v, 10).await;
+    eventually(30, "a partial import", || async { (10..60).contains(&campaign_count(&app, &id).await).then_some(()) }).await;
+    if graceful {
+        stop_a.cancel();
+    } else {
+        a.abort();
+    }
+    let _ = a.await;
+    assert!(campaign_count(&app, &id).await < 60, "the import finished before the cut; the test proves nothing");
+    lock(&fake).delay = Duration::ZERO;
+    (app, id, fake)
+}
+
 /// An agent killed in the middle of a first import: another agent closes the dead run as
 /// AGENT_LOST and runs the import again within about one lease TTL, with no "sync now".
 #[tokio::test]
 async fn a_first_import_cut_by_a_killed_agent_is_resumed_without_any_manual_step() {
     use domain::entity::{log_entry, sync_request, sync_run};
-    let (url, fake) = fake_everflow(feed(60)).await;
-    lock(&fake).delay = Duration::from_millis(400);
-    let app = App::start_with(false, |c| c.agent.lease_ttl = Duration::from_secs(2)).await;
-    let (id, v) = everflow_integration(&app, &url).await;
-    let (_stop_a, killed) = app.spawn_agent("agent-a", |_| {});
-    finalize_paged(&app, &id, v, 10).await;
-    eventually(30, "a partial import", || async { (10..60).contains(&campaign_count(&app, &id).await).then_some(()) }).await;
-    killed.abort();
-    let _ = killed.await;
-    assert!(campaign_count(&app, &id).await < 60, "the import finished before the kill; the test proves nothing");
-
-    lock(&fake).delay = Duration::ZERO;
+    let (app, id, _fake) = cut_first_import(false).await;
     let (_stop_b, _b) = app.spawn_agent("agent-b", |_| {});
     let runs = eventually(30, "the first import finished by agent B, nothing left open", || async {
         let runs = sync_run::Entity::find().filter(sync_run::Column::IntegrationId.eq(int_id(&id))).all(&app.db).await.ok()?;
@@ -185,16 +196,7 @@ async fn a_first_import_cut_by_a_killed_agent_is_resumed_without_any_manual_step
 #[tokio::test]
 async fn a_first_import_cut_by_a_graceful_stop_is_finished_by_the_next_agent() {
     use domain::entity::{sync_request, sync_run};
-    let (url, fake) = fake_everflow(feed(60)).await;
-    lock(&fake).delay = Duration::from_millis(400);
-    let app = App::start_with(false, |c| c.agent.lease_ttl = Duration::from_secs(2)).await;
-    let (id, v) = everflow_integration(&app, &url).await;
-    let (stop_a, a) = app.spawn_agent("agent-a", |_| {});
-    finalize_paged(&app, &id, v, 10).await;
-    eventually(30, "a partial import", || async { (10..60).contains(&campaign_count(&app, &id).await).then_some(()) }).await;
-    stop_a.cancel();
-    let _ = a.await;
-    assert!(campaign_count(&app, &id).await < 60, "the import finished before the stop; the test proves nothing");
+    let (app, id, _fake) = cut_first_import(true).await;
     let req = sync_request::Entity::find()
         .filter(sync_request::Column::IntegrationId.eq(int_id(&id)))
         .one(&app.db)
@@ -203,7 +205,6 @@ async fn a_first_import_cut_by_a_graceful_stop_is_finished_by_the_next_agent() {
         .expect("request");
     assert_eq!((req.status.as_str(), req.claimed_by.as_deref()), ("pending", None), "queued again, not done");
 
-    lock(&fake).delay = Duration::ZERO;
     let (_stop_b, _b) = app.spawn_agent("agent-b", |_| {});
     eventually(30, "the import finished by agent B", || async {
         let runs = sync_run::Entity::find().filter(sync_run::Column::IntegrationId.eq(int_id(&id))).all(&app.db).await.ok()?;
@@ -368,7 +369,7 @@ async fn counting_everflow(per_account: u32) -> (String, std::sync::Arc<std::syn
 /// One request budget per advertiser account across all agents: three agents import 50
 /// integrations that share 5 advertiser accounts (10 each, half set to 5 requests/s and half to
 /// 8/s, so the account's budget is the slower 5/s). Counted at the fake platform: no 1-second
-/// window of any account sees more than 5 requests (windows shortened by 100 ms of arrival
+/// window of any account sees more than 5 requests (windows shortened by 200 ms of arrival
 /// jitter), at least 85% of the budget is used, and no integration runs on two agents at once.
 #[tokio::test]
 async fn three_agents_share_each_accounts_request_budget() {
@@ -384,7 +385,11 @@ async fn one_two_and_four_agents_keep_each_accounts_request_budget() {
     }
 }
 
+/// The budget tests measure arrival times: they run one at a time, not beside each other.
+static BUDGET_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn shared_budget(agents: usize, integrations: usize) {
+    let _one_at_a_time = BUDGET_TESTS.lock().await;
     use domain::entity::sync_run;
     const ACCOUNTS: usize = 5;
     const OFFERS: u32 = 12;
@@ -422,9 +427,11 @@ async fn shared_budget(agents: usize, integrations: usize) {
     let elapsed = started.elapsed();
 
     let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    // Arrival times bunch by scheduling delays on a loaded 2-core machine running three agents
-    // (debug builds): windows are shortened by 100 ms before counting.
-    let window = Duration::from_secs(1) - Duration::from_millis(100);
+    // Arrival times bunch by scheduling delays on a loaded 2-core machine running agents beside
+    // other tests (debug builds): windows are shortened by 200 ms before counting. Without the
+    // shared budget, N agents would put N x 5 requests in a window; alone on the machine the
+    // unshortened maximum is 5 (BENCHMARKS-style figures in RELIABILITY.md).
+    let window = Duration::from_secs(1) - Duration::from_millis(200);
     let mut worst = 0;
     let mut used = vec![];
     for a in 0..ACCOUNTS {
