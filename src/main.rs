@@ -153,6 +153,11 @@ async fn sync(config: Config, integration: &str, dry_run: bool) -> anyhow::Resul
     print!("{}", summary_table(&row.name, dry_run, &summary));
     match summary.status {
         domain::model::RunStatus::Failed => anyhow::bail!("run {} failed: {}", summary.run_id, summary.error.unwrap_or_default()),
+        // Interrupted (Ctrl-C, SIGTERM): the shell convention for a run stopped by a signal.
+        domain::model::RunStatus::Cancelled => {
+            eprintln!("run {} was stopped before the end; nothing was paused", summary.run_id);
+            std::process::exit(130)
+        }
         _ => Ok(()),
     }
 }
@@ -221,14 +226,15 @@ async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Re
         tasks.spawn(async move { agent.run(s).await });
     }
     if with_gateway {
+        // Bind first: a port already in use must not cost a printed, unusable admin token.
+        let listener =
+            tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         if domain::tokens::active_count(&db).await? == 0 {
             let (_, token) = domain::tokens::create(&db, "first-admin", Role::Admin).await?;
             eprintln!(
                 "No API token existed, so a first admin token was created. It is shown only once:\n\n    {token}\n\nSend it as 'Authorization: Bearer <token>'. Create more with `offerbridge token create --role editor`."
             );
         }
-        let listener =
-            tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         let state = gateway::state(db.clone(), config.clone(), cipher.clone(), shutdown.clone()).await?;
         println!("offerbridge listening on http://{addr}  (GraphiQL: http://{addr}/graphql)");

@@ -269,6 +269,17 @@ impl Agent {
         tasks.spawn(async move {
             let _permit = permit;
             match me.sync(&lease, trigger, dry_run, request).await {
+                // A failed run is an ERROR with its code and message; partial ones WARN.
+                Ok(s) if s.status == RunStatus::Failed => tracing::error!(
+                    integration.id = lease.integration_id,
+                    run = s.run_id,
+                    error = s.error.as_deref().unwrap_or_default(),
+                    "run failed: {}",
+                    s.error.as_deref().unwrap_or("no message")
+                ),
+                Ok(s) if matches!(s.status, RunStatus::PartiallySucceeded | RunStatus::Warning | RunStatus::Cancelled) => {
+                    tracing::warn!(integration.id = lease.integration_id, run = s.run_id, status = %s.status, "run finished: {}", s.status)
+                }
                 Ok(s) => {
                     tracing::info!(integration.id = lease.integration_id, run = s.run_id, status = %s.status, "run finished: {}", s.status)
                 }

@@ -21,8 +21,21 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
 
-/// Connects to `url`. For SQLite the file's folder is created.
+/// Connects to `url`. For SQLite the file's folder is created. For PostgreSQL the server is
+/// reached first with a 5 s timeout, so an unreachable one is an error naming the host, the
+/// port and the cause at once (the pool would otherwise retry silently for 30 s).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    if url.starts_with("postgres") {
+        let parsed = url::Url::parse(url).map_err(|e| DbErr::Custom(format!("DATABASE_URL is not a URL: {e}")))?;
+        let host = parsed.host_str().unwrap_or("localhost").to_string();
+        let port = parsed.port().unwrap_or(5432);
+        let reach = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect((host.as_str(), port))).await;
+        match reach {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(DbErr::Custom(format!("cannot reach PostgreSQL at {host}:{port}: {e}"))),
+            Err(_) => return Err(DbErr::Custom(format!("cannot reach PostgreSQL at {host}:{port}: no answer within 5 s"))),
+        }
+    }
     let mut opt = ConnectOptions::new(url.to_owned());
     opt.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {

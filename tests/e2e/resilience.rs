@@ -479,3 +479,48 @@ async fn open_work_all(app: &App) -> u64 {
     let runs = sync_run::Entity::find().filter(sync_run::Column::FinishedAt.is_null()).count(&app.db).await.unwrap_or(1);
     requests + runs
 }
+
+/// Ctrl-C on `offerbridge sync` stops after the current page, pauses nothing, and exits 130
+/// (a run stopped by a signal), not 0.
+#[tokio::test]
+async fn an_interrupted_sync_command_exits_130() {
+    let (url, fake) = fake_everflow(feed(60)).await;
+    lock(&fake).delay = Duration::from_millis(400);
+    let app = App::start(false).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    finalize_paged(&app, &id, v, 10).await;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_offerbridge"))
+        .args(["sync", &id])
+        .env("DATABASE_URL", &app.config.database_url)
+        .env("OFFERBRIDGE_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+        .env("OFFERBRIDGE_AGENT__ALLOWED_NETWORKS", "127.0.0.1/32")
+        .env("OFFERBRIDGE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run offerbridge sync");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(sent.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.expect("join").expect("wait");
+    assert_eq!(out.status.code(), Some(130), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(campaign_count(&app, &id).await < 60, "stopped before the end");
+}
+
+/// An unreachable PostgreSQL is an error within seconds naming the host, the port and the
+/// cause, not half a minute of silence.
+#[tokio::test]
+async fn an_unreachable_postgresql_is_named_within_seconds() {
+    let started = std::time::Instant::now();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_offerbridge"))
+        .arg("migrate")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nowhere")
+        .env("OFFERBRIDGE_LOG", "warn")
+        .output()
+        .await
+        .expect("run offerbridge migrate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot reach PostgreSQL at 127.0.0.1:1"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
