@@ -54,6 +54,13 @@ enum TokenCommand {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// List tokens: id, name, role, first characters, created, last used, revoked.
+    List,
+    /// Revoke a token by id or name; requests with it are refused from then on.
+    Revoke {
+        /// Token id (from `token list`) or its name.
+        token: String,
+    },
 }
 
 #[tokio::main]
@@ -80,6 +87,35 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             eprintln!("Created a {role} token named '{name}'. It is shown only once: store it now.");
             Ok(())
+        }
+        Command::Token { command: TokenCommand::List } => {
+            let db = open(&config).await?;
+            println!("{:<5} {:<24} {:<7} {:<9} {:<25} {:<25} revoked", "id", "name", "role", "starts", "created", "last used");
+            for t in domain::tokens::list(&db).await? {
+                let when =
+                    |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+                println!(
+                    "{:<5} {:<24} {:<7} {:<9} {:<25} {:<25} {}",
+                    t.id,
+                    t.name,
+                    t.role,
+                    t.prefix,
+                    when(Some(t.created_at)),
+                    when(t.last_used_at),
+                    when(t.revoked_at)
+                );
+            }
+            Ok(())
+        }
+        Command::Token { command: TokenCommand::Revoke { token } } => {
+            let db = open(&config).await?;
+            match domain::tokens::revoke(&db, &token).await? {
+                0 => anyhow::bail!("no active token with id or name '{token}' (see `offerbridge token list`)"),
+                n => {
+                    println!("revoked {n} token(s) '{token}'");
+                    Ok(())
+                }
+            }
         }
         Command::Sync { integration, dry_run } => sync(config, &integration, dry_run).await,
         Command::Serve => run(config, true, true).await,
@@ -195,7 +231,9 @@ fn summary_table(name: &str, dry_run: bool, s: &agent::runtime::RunSummary) -> S
 
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal: a redirected log file gets plain text.
+    use std::io::IsTerminal;
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     if config.log_json { b.json().init() } else { b.init() }
 }
 
@@ -231,9 +269,24 @@ async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Re
             tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         if domain::tokens::active_count(&db).await? == 0 {
             let (_, token) = domain::tokens::create(&db, "first-admin", Role::Admin).await?;
-            eprintln!(
-                "No API token existed, so a first admin token was created. It is shown only once:\n\n    {token}\n\nSend it as 'Authorization: Bearer <token>'. Create more with `offerbridge token create --role editor`."
-            );
+            use std::io::IsTerminal;
+            if std::io::stderr().is_terminal() {
+                eprintln!(
+                    "No API token existed, so a first admin token was created. It is shown only once:\n\n    {token}\n\nSend it as 'Authorization: Bearer <token>'. Create more with `offerbridge token create --role editor`."
+                );
+            } else {
+                // Output that is not a terminal ends up in log files: the token goes to a file
+                // only this user can read, never into the log stream.
+                let path = config.data_dir.join("first-admin-token");
+                std::fs::create_dir_all(&config.data_dir).with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+                std::fs::write(&path, format!("{token}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                }
+                tracing::warn!(path = %path.display(), "no API token existed: a first admin token was written to {} (readable by this user only); store it and delete the file", path.display());
+            }
         }
         let addr = listener.local_addr()?;
         let state = gateway::state(db.clone(), config.clone(), cipher.clone(), shutdown.clone()).await?;

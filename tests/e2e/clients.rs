@@ -261,3 +261,54 @@ async fn a_process_with_another_secret_key_refuses_to_start() {
     let mut good = stack.spawn_agent("right-key", &[]);
     assert!(good.wait_exit(3).is_none(), "the agent with the installation's key keeps running");
 }
+
+/// Tokens can be listed and revoked from the CLI; a revoked token is refused at once. The
+/// list never shows a token or its hash.
+#[tokio::test]
+async fn tokens_are_listed_and_revoked_from_the_cli() {
+    let stack = Stack::start(false).await;
+    let (code, out, _) = stack.cli(&["token", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("client-tests") && out.contains("admin"), "{out}");
+    assert!(!out.contains(&stack.token), "the token itself is never listed");
+    let (code, out, err) = stack.cli(&["token", "revoke", "client-tests"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let r: Value = stack
+        .http
+        .post(format!("{}/graphql", stack.base))
+        .bearer_auth(&stack.token)
+        .json(&json!({"query": "{ advertisers { id } }"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{r}");
+    let (code, _, err) = stack.cli(&["token", "revoke", "client-tests"]);
+    assert_ne!(code, Some(0), "revoking twice says nothing matched");
+    assert!(err.contains("no active token"), "{err}");
+}
+
+/// A gateway whose output is not a terminal (a log file) never writes the first admin token
+/// into its log: the token goes to `data_dir/first-admin-token`, readable by its user only.
+#[tokio::test]
+async fn the_first_admin_token_never_enters_a_log_stream() {
+    let stack = Stack::start(false).await;
+    // A fresh installation: revoke the stack's token so the next gateway creates a first one.
+    stack.cli(&["token", "revoke", "client-tests"]);
+    let mut gw = stack.spawn_second_gateway();
+    let path = stack.data_dir().join("first-admin-token");
+    let token = eventually(30, "the first admin token file", || async { std::fs::read_to_string(&path).ok() }).await;
+    let token = token.trim().to_string();
+    assert!(token.starts_with("obt_"), "{token}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+    }
+    let log = gw.wait_exit(1).map(|(_, l)| l).unwrap_or_else(|| gw.log_text());
+    assert!(!log.contains(&token) && !log.contains("obt_"), "{log}");
+    assert!(log.contains("first-admin-token"), "the log says where the token is: {log}");
+    assert!(!log.contains('\u{1b}'), "no colour codes in a log file");
+}

@@ -119,6 +119,11 @@ impl Proc {
         None
     }
 
+    /// The whole log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -178,6 +183,11 @@ impl Stack {
         self.spawn_with(sub, sub, &[])
     }
 
+    /// Starts one more `offerbridge gateway` (output to a log file, not a terminal).
+    pub fn spawn_second_gateway(&self) -> Proc {
+        self.spawn_with("gateway", "gateway-2", &[])
+    }
+
     /// Starts `offerbridge agent` as agent `id`, with extra environment (e.g. a short lease).
     pub fn spawn_agent(&self, id: &'static str, env: &[(&str, &str)]) -> Proc {
         let mut env = env.to_vec();
@@ -224,6 +234,17 @@ impl Stack {
             Ok(base) => (proc, base),
             Err(_) => panic!("the gateway did not print its address within 30 s:\n{}", proc.tail()),
         }
+    }
+
+    /// Runs `offerbridge <args>` on the stack's database and key; returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = base_command(&self.db.url, self.dir.path()).args(args).output().expect("run offerbridge");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    /// The stack's data folder.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// POSTs a GraphQL request as admin; panics on errors and returns `data`.
