@@ -126,9 +126,18 @@ impl Agent {
         let started = now();
         let mut tasks = tokio::task::JoinSet::new();
         let mut ticks: u64 = 0;
+        // Recovery looks for expired leases a few times per lease TTL, not on every poll.
+        let recover_every = self.cfg.agent.lease_ttl / 4;
+        let mut last_recovery: Option<std::time::Instant> = None;
         loop {
             if let Err(e) = self.heartbeat(started).await {
                 tracing::warn!(error = %e, "agent heartbeat failed");
+            }
+            if last_recovery.is_none_or(|t| t.elapsed() >= recover_every) {
+                last_recovery = Some(std::time::Instant::now());
+                if let Err(e) = self.recover_lost_work().await {
+                    tracing::warn!(error = %e, "recovering work of stopped agents failed; retrying");
+                }
             }
             if let Err(e) = self.tick(&mut tasks, &shutdown).await {
                 tracing::warn!(error = %e, "agent tick failed; retrying");
@@ -183,7 +192,6 @@ impl Agent {
 
     /// One pass over due work.
     pub async fn tick(&self, tasks: &mut tokio::task::JoinSet<()>, shutdown: &CancellationToken) -> Result<(), DbErr> {
-        self.recover_lost_work().await?;
         // Previews and test connections do not need the integration's lease. A free slot is
         // taken before anything is claimed, so the tick (and with it the heartbeat) never
         // waits for a run to end.
@@ -576,8 +584,8 @@ impl Agent {
         Ok(summary)
     }
 
-    /// Work a dead agent left behind is taken back by any live agent within about one lease
-    /// TTL, with no manual step:
+    /// Work a dead agent left behind is taken back by any live agent within about one and a
+    /// quarter lease TTL (it runs every quarter TTL), with no manual step:
     /// - an integration whose lease expired is claimed; its open runs are closed as AGENT_LOST
     ///   and the requests they served (a first import, a "sync now", a dry run) are queued
     ///   again, as are requests claimed under that lease whose run never started;

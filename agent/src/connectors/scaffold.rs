@@ -40,24 +40,24 @@ pub trait Budget: Send + Sync {
 
 /// A budget kept in this process (a scaffold without a database: the connector tests). The
 /// agent uses the database's ([`crate::budget::DbBudget`]) so that every agent shares one.
-#[derive(Default)]
 pub struct LocalBudget {
-    limiters: std::sync::Mutex<std::collections::HashMap<(String, Duration), Arc<DefaultDirectRateLimiter>>>,
+    limiters: moka::sync::Cache<(String, Duration), Arc<DefaultDirectRateLimiter>>,
+}
+
+impl Default for LocalBudget {
+    fn default() -> Self {
+        Self { limiters: moka::sync::Cache::new(10_000) }
+    }
 }
 
 impl Budget for LocalBudget {
     fn reserve<'a>(&'a self, account: &'a str, interval: Duration) -> futures::future::BoxFuture<'a, Result<Duration, String>> {
-        let limiter = {
-            let mut map = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry((account.to_string(), interval))
-                .or_insert_with(|| {
-                    let quota = Quota::with_period(interval.max(Duration::from_micros(100)))
-                        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                        .allow_burst(NonZeroU32::MIN);
-                    Arc::new(RateLimiter::direct(quota))
-                })
-                .clone()
-        };
+        let limiter = self.limiters.get_with((account.to_string(), interval), || {
+            let quota = Quota::with_period(interval.max(Duration::from_micros(100)))
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::MIN);
+            Arc::new(RateLimiter::direct(quota))
+        });
         Box::pin(async move {
             limiter.until_ready().await;
             Ok(Duration::ZERO)
@@ -209,8 +209,10 @@ impl Scaffold {
         for v in creds.values() {
             if let Ok(u) = url::Url::parse(v) {
                 out.extend(u.password().filter(|p| !p.is_empty()).map(str::to_string));
+                // A user name is redacted like an undeclared field: when long enough that
+                // replacing it cannot garble ordinary text.
                 let user = u.username();
-                if !user.is_empty() {
+                if user.len() >= 8 {
                     out.push(user.to_string());
                 }
             }
