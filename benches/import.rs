@@ -1,17 +1,30 @@
-//! Import benchmark: a large feed from a local fake Everflow server into a real database,
-//! through the real agent (`Agent::run_once`), measuring time and peak memory per phase.
+//! Import benchmark: the physical floor against `offerbridge sync`, side by side, in one run.
 //!
 //! ```sh
-//! cargo bench --bench import -- --offers 100000            # temp SQLite file
-//! cargo bench --bench import -- --offers 100000 --database-url postgres://postgres@127.0.0.1:5432/postgres
+//! cargo bench --bench import                                   # 100,000 offers, temp SQLite files
+//! cargo bench --bench import -- --database-url postgres://postgres@127.0.0.1:5432/postgres
+//! cargo bench --bench import -- --offers 1000000 --runs 1      # memory at 1M offers
 //! ```
 //!
-//! Phases: first import (every offer created), unchanged re-sync (nothing written), re-sync
-//! with 10 % of payouts changed. Peak RSS is reset before each phase (`/proc/self/clear_refs`)
-//! and read from `VmHWM`, so each figure is that phase's own peak. Offers are generated page by
-//! page, so the fake server holds one page at a time too.
+//! The feed is the sample advertiser (`agent::sample`): TUNE (HasOffers) `findMyApprovedOffers`
+//! pages of 1,000 offers, rendered once before timing and served from memory by a local axum
+//! server, rate limits off (100 requests/s, far above what a run asks).
+//!
+//! - **floor**: this binary again (`--floor-child`), a minimal program that fetches the same pages
+//!   one after another, parses them into typed serde structs and inserts one row per offer with
+//!   one prepared statement in one transaction. No filters, no child rows, no updates: the cost
+//!   of moving the bytes into the database.
+//! - **offerbridge**: the integration is set up through the GraphQL gateway as an admin would
+//!   (payout ratio, link append, updatable columns), then `offerbridge sync <id>` runs as its own
+//!   process three times: the first import, an unchanged re-sync, and a re-sync where 1 % of the
+//!   offers changed their payout.
+//!
+//! Each figure is the median of `--runs` runs (default 3), each on a fresh database. Peak RSS is
+//! the child process's own (`wait4` `ru_maxrss`), so floor and offerbridge are measured alike.
 
 use std::{
+    collections::HashMap,
+    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicU32, Ordering},
@@ -20,77 +33,263 @@ use std::{
 };
 
 use axum::{
-    Json, Router,
+    Router,
     extract::{Query, State},
+    http::header,
+    response::IntoResponse,
     routing::get,
 };
 use domain::{Config, crypto::Cipher, model::Role};
-use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 struct Feed {
-    offers: u32,
-    /// Bumped to change every tenth payout.
+    /// Rendered pages per variant: `pages[variant][page - 1]`.
+    pages: Vec<Vec<bytes::Bytes>>,
+    context: bytes::Bytes,
     variant: AtomicU32,
 }
 
-fn offer(id: u32, variant: u32) -> Value {
-    let bump = if variant > 0 && id.is_multiple_of(10) { variant } else { 0 };
-    json!({
-        "network_offer_id": id, "network_id": 1, "name": format!("Offer {id}: a long enough title for a real feed"),
-        "offer_status": "active", "currency_id": "USD",
-        "tracking_url": format!("https://trk.example/{id}/?aff=7"), "preview_url": format!("https://shop.example/p/{id}"),
-        "html_description": "<p>Promote our <b>great</b> product. No incent, no adult traffic.</p>",
-        "relationship": {
-            "offer_affiliate_status": "approved",
-            "payouts": {"total": 1, "entries": [{"is_default": true, "payout_type": "cpa", "payout_amount": f64::from(id % 50 + bump) + 0.25, "entry_name": "Base"}]},
-            "ruleset": {"countries": [{"country_code": "US"}, {"country_code": "CA"}], "platforms": [{"label": "Android"}]}
-        }
-    })
-}
-
-async fn page(State(f): State<Arc<Feed>>, Query(q): Query<std::collections::HashMap<String, String>>) -> Json<Value> {
-    let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let size: u32 = q.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(500);
-    let variant = f.variant.load(Ordering::SeqCst);
-    let from = (page - 1) * size + 1;
-    let to = (page * size).min(f.offers);
-    let offers: Vec<Value> = (from..=to).map(|id| offer(id, variant)).collect();
-    Json(json!({"offers": offers, "paging": {"page": page, "page_size": size, "total_count": f.offers}}))
-}
-
-fn proc_kib(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
-
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+async fn api(State(f): State<Arc<Feed>>, Query(q): Query<HashMap<String, String>>) -> impl IntoResponse {
+    let body = if q.get("Method").map(String::as_str) == Some("getContext") {
+        f.context.clone()
+    } else {
+        let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let pages = &f.pages[f.variant.load(Ordering::SeqCst) as usize];
+        pages.get(page.saturating_sub(1)).cloned().unwrap_or_else(|| pages[pages.len() - 1].clone())
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
 struct Args {
     offers: u32,
     page_size: u32,
+    runs: usize,
     database_url: Option<String>,
-    cache_mib: Option<u64>,
 }
 
 fn args() -> Args {
-    let mut a = Args { offers: 100_000, page_size: 500, database_url: None, cache_mib: None };
+    let mut a = Args { offers: 100_000, page_size: 1000, runs: 3, database_url: None };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         match k.as_str() {
             "--offers" => a.offers = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.offers),
             "--page-size" => a.page_size = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.page_size),
+            "--runs" => a.runs = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.runs).max(1),
             "--database-url" => a.database_url = it.next(),
-            "--cache-mib" => a.cache_mib = it.next().and_then(|v| v.parse().ok()),
             _ => {} // cargo bench passes --bench
         }
     }
     a
+}
+
+// ------------------------------------------------------------------------------------------
+// The floor: typed parse, one prepared insert, one transaction.
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    response: Response<'a>,
+}
+
+#[derive(Deserialize)]
+struct Response<'a> {
+    #[serde(borrow)]
+    data: PageData<'a>,
+}
+
+#[derive(Deserialize)]
+struct PageData<'a> {
+    #[serde(rename = "pageCount")]
+    page_count: u32,
+    #[serde(borrow)]
+    data: HashMap<&'a str, Row<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Row<'a> {
+    #[serde(rename = "Offer", borrow)]
+    offer: Offer<'a>,
+    #[serde(rename = "TrackingLink", borrow)]
+    link: Option<Link<'a>>,
+    #[serde(rename = "Country", default)]
+    country: Value,
+}
+
+#[derive(Deserialize)]
+struct Offer<'a> {
+    id: &'a str,
+    name: std::borrow::Cow<'a, str>,
+    description: Option<std::borrow::Cow<'a, str>>,
+    preview_url: Option<std::borrow::Cow<'a, str>>,
+    currency: Option<&'a str>,
+    default_payout: Option<&'a str>,
+    status: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Link<'a> {
+    click_url: std::borrow::Cow<'a, str>,
+}
+
+/// One row of the floor's table.
+type FloorRow = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, String, String);
+
+/// Inserts `rows` with one prepared statement (sqlx caches it per connection), row by row.
+macro_rules! insert_rows {
+    ($tx:expr, $sql:expr, $rows:expr) => {
+        for r in $rows {
+            sea_orm::sqlx::query($sql)
+                .bind(r.0)
+                .bind(r.1)
+                .bind(r.2)
+                .bind(r.3)
+                .bind(r.4)
+                .bind(r.5)
+                .bind(r.6)
+                .bind(r.7)
+                .bind(r.8)
+                .execute(&mut **$tx)
+                .await?;
+        }
+    };
+}
+
+async fn floor_child(fake: &str, db_url: &str, page_size: u32) -> anyhow::Result<u64> {
+    const TABLE: &str = "CREATE TABLE offers (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, preview_url TEXT,
+        tracking_url TEXT, currency TEXT, payout TEXT, status TEXT NOT NULL, countries TEXT NOT NULL)";
+    let db = sea_orm::Database::connect(db_url).await?;
+    db.execute_unprepared(TABLE).await?;
+    let http = reqwest::Client::new();
+    let (mut pg_tx, mut lite_tx) = match db.get_database_backend() {
+        DbBackend::Postgres => (Some(db.get_postgres_connection_pool().begin().await?), None),
+        _ => (None, Some(db.get_sqlite_connection_pool().begin().await?)),
+    };
+    let mut page = 1;
+    let mut rows = 0;
+    let (mut fetch, mut parse, mut insert) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    loop {
+        let url = format!(
+            "{fake}/Apiv3/json?api_key=k&Target=Affiliate_Offer&Method=findMyApprovedOffers&limit={page_size}&page={page}&NetworkId=bench"
+        );
+        let t = Instant::now();
+        let body = http.get(url).send().await?.bytes().await?;
+        fetch += t.elapsed();
+        let t = Instant::now();
+        let env: Envelope = serde_json::from_slice(&body)?;
+        parse += t.elapsed();
+        let t = Instant::now();
+        let last = page >= env.response.data.page_count;
+        let batch: Vec<FloorRow> = env
+            .response
+            .data
+            .data
+            .into_values()
+            .map(|r| {
+                let countries = r.country.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default();
+                (
+                    r.offer.id.to_string(),
+                    r.offer.name.into_owned(),
+                    r.offer.description.map(|d| d.into_owned()),
+                    r.offer.preview_url.map(|d| d.into_owned()),
+                    r.link.map(|l| l.click_url.into_owned()),
+                    r.offer.currency.map(str::to_string),
+                    r.offer.default_payout.map(str::to_string),
+                    r.offer.status.to_string(),
+                    countries,
+                )
+            })
+            .collect();
+        rows += batch.len() as u64;
+        match (pg_tx.as_mut(), lite_tx.as_mut()) {
+            (Some(tx), _) => insert_rows!(tx, "INSERT INTO offers VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", batch),
+            (_, Some(tx)) => insert_rows!(tx, "INSERT INTO offers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch),
+            _ => {}
+        }
+        insert += t.elapsed();
+        if last {
+            break;
+        }
+        page += 1;
+    }
+    if let Some(tx) = pg_tx {
+        tx.commit().await?;
+    }
+    if let Some(tx) = lite_tx {
+        tx.commit().await?;
+    }
+    eprintln!("floor: fetch {fetch:?}, parse {parse:?}, insert {insert:?}");
+    Ok(rows)
+}
+
+// ------------------------------------------------------------------------------------------
+// Processes, databases, measurement.
+
+/// Runs `cmd` to its end through this binary's `--measure` mode (which waits for it and reads
+/// `getrusage(RUSAGE_CHILDREN)`: its only child's peak RSS): wall time, peak RSS (KiB), stdout.
+async fn measure(cmd: Command) -> anyhow::Result<(Duration, u64, String)> {
+    let mut wrapper = Command::new(std::env::current_exe()?);
+    wrapper.arg("--measure").arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            wrapper.env(k, v);
+        }
+    }
+    let t = Instant::now();
+    let out = tokio::process::Command::from(wrapper).stdout(Stdio::piped()).stderr(Stdio::piped()).output().await?;
+    let took = t.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    anyhow::ensure!(out.status.success(), "child failed ({}): {stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    let (body, rss) = stdout.trim_end().rsplit_once('\n').unwrap_or(("", stdout.trim_end()));
+    let rss = rss.strip_prefix("peak_rss_kib=").and_then(|v| v.parse().ok()).ok_or_else(|| anyhow::anyhow!("no peak RSS in {stdout}"))?;
+    Ok((took, rss, body.to_string()))
+}
+
+/// `--measure <program> <args>`: runs the program (inheriting stdio) and prints its peak RSS.
+fn measure_child(argv: &[String]) -> anyhow::Result<()> {
+    let status = Command::new(&argv[0]).args(&argv[1..]).status()?;
+    anyhow::ensure!(status.success(), "{} ended {status}", argv[0]);
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    println!("\npeak_rss_kib={}", usage.max_rss());
+    Ok(())
+}
+
+/// A fresh database per measured run: a temp SQLite file, or a new PostgreSQL database.
+struct Databases {
+    admin: Option<String>,
+    dir: tempfile::TempDir,
+    made: Vec<String>,
+}
+
+impl Databases {
+    async fn fresh(&mut self, label: &str) -> anyhow::Result<String> {
+        let name = format!("ob_bench_{}_{label}_{}", std::process::id(), self.made.len());
+        self.made.push(name.clone());
+        match &self.admin {
+            Some(admin) => {
+                let db = domain::db::connect(admin).await?;
+                db.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+                Ok(format!("{base}/{name}"))
+            }
+            None => Ok(format!("sqlite://{}?mode=rwc", self.dir.path().join(format!("{name}.db")).display())),
+        }
+    }
+
+    async fn drop_all(&self) -> anyhow::Result<()> {
+        if let Some(admin) = &self.admin {
+            let db = domain::db::connect(admin).await?;
+            for name in &self.made {
+                db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 async fn gql(http: &reqwest::Client, base: &str, token: &str, q: &str, v: Value) -> anyhow::Result<Value> {
@@ -100,56 +299,29 @@ async fn gql(http: &reqwest::Client, base: &str, token: &str, q: &str, v: Value)
     Ok(r["data"].clone())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let a = args();
-    // The database: a temp SQLite file, or a fresh PostgreSQL database dropped at the end.
-    let dir = tempfile::tempdir()?;
-    let (url, pg) = match &a.database_url {
-        Some(admin) if admin.starts_with("postgres") => {
-            let name = format!("ob_bench_{}", std::process::id());
-            let db = domain::db::connect(admin).await?;
-            db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
-            db.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
-            (format!("{base}/{name}"), Some((admin.clone(), name)))
-        }
-        _ => (format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()), None),
-    };
-    let backend = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
-    let mut cfg = Config { database_url: url.clone(), ..Config::default() };
-    cfg.agent.id = Some("bench".into());
+/// Sets the integration up through the gateway, as an admin would; returns its id.
+async fn set_up(url: &str, fake: &str, page_size: u32, dir: &std::path::Path) -> anyhow::Result<(DatabaseConnection, i64)> {
+    let mut cfg = Config { database_url: url.to_string(), data_dir: dir.to_path_buf(), ..Config::default() };
     cfg.agent.allowed_networks = vec!["127.0.0.1/32".into()];
-    if let Some(m) = a.cache_mib {
-        cfg.agent.cache_max_mib = m;
-    }
     let config = Arc::new(cfg);
-    let db = domain::db::connect(&url).await?;
+    let db = domain::db::connect(url).await?;
     domain::db::migrate(&db).await?;
-    let cipher = Cipher::from_base64(&secrecy::SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_string()))?;
-
-    let feed = Arc::new(Feed { offers: a.offers, variant: AtomicU32::new(0) });
-    let app = Router::new().route("/v1/affiliates/offersrunnable", get(page)).with_state(feed.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let fake = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    // The gateway (no agent) to set the integration up the way an admin would.
+    let cipher = Cipher::from_base64(&secrecy::SecretString::from(KEY.to_string()))?;
     let shutdown = CancellationToken::new();
     let (_, token) = domain::tokens::create(&db, "bench", Role::Admin).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let state = gateway::state(db.clone(), config.clone(), cipher.clone(), shutdown.clone()).await?;
     let s = shutdown.clone();
-    tokio::spawn(async move { gateway::serve(state, listener, s).await });
+    let server = tokio::spawn(async move { gateway::serve(state, listener, s).await });
     let http = reqwest::Client::new();
     let adv = gql(&http, &base, &token, "mutation { createAdvertiser(input: {name: \"Bench\"}) { id } }", json!({})).await?;
     let d = gql(
         &http,
         &base,
         &token,
-        "mutation($a: ID!, $u: String!) { createIntegration(input: {name: \"bench\", connector: \"everflow\", advertiserId: $a,
-           credentials: [{field: \"api_key\", value: \"bench-key\"}, {field: \"api_url\", value: $u}]}) { id version } }",
+        "mutation($a: ID!, $u: String!) { createIntegration(input: {name: \"bench\", connector: \"hasoffers\", advertiserId: $a,
+           credentials: [{field: \"network_id\", value: \"bench\"}, {field: \"api_key\", value: \"bench-key\"}, {field: \"api_url\", value: $u}]}) { id version } }",
         json!({"a": adv["createAdvertiser"]["id"], "u": fake}),
     )
     .await?;
@@ -162,52 +334,152 @@ async fn main() -> anyhow::Result<()> {
             payoutRules: {globalRatio: \"0.8\", tierRatios: [], publisherPayouts: []},
             settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302, pageSize: $ps, rateLimitPerSecond: \"100\"},
             basicDetails: {trackingUrlAppend: \"sub1={click_id}\"}}) { version } }",
-        json!({"id": id, "v": d["createIntegration"]["version"], "ps": a.page_size}),
+        json!({"id": id, "v": d["createIntegration"]["version"], "ps": page_size}),
     )
     .await?;
     gql(&http, &base, &token, "mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await?;
-    let integration_id: i64 = id.parse()?;
+    shutdown.cancel();
+    let _ = server.await;
+    Ok((db, id.parse()?))
+}
 
-    let agent = agent::runtime::Agent::new(db.clone(), config.clone(), cipher)?;
+/// The last run's status and counters, from its row.
+async fn last_run(db: &DatabaseConnection) -> anyhow::Result<(String, Value)> {
+    let r = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT status, counters FROM sync_runs ORDER BY id DESC LIMIT 1"))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no run"))?;
+    let status: String = r.try_get("", "status")?;
+    let counters: String = r.try_get("", "counters")?;
+    Ok((status, serde_json::from_str(&counters)?))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[derive(Default)]
+struct Samples {
+    secs: Vec<f64>,
+    rss_mib: Vec<f64>,
+    note: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--measure") {
+        return measure_child(&argv[i + 1..]);
+    }
+    if let Some(i) = argv.iter().position(|a| a == "--floor-child") {
+        let rows = floor_child(&argv[i + 1], &argv[i + 2], argv[i + 3].parse()?).await?;
+        println!("{rows}");
+        return Ok(());
+    }
+    let a = args();
+    let backend = if a.database_url.as_deref().is_some_and(|u| u.starts_with("postgres")) { "PostgreSQL" } else { "SQLite" };
+    let pages = a.offers.div_ceil(a.page_size);
+    let render =
+        |variant| (1..=pages).map(|p| bytes::Bytes::from(agent::sample::hasoffers_page(a.offers, p, a.page_size, variant))).collect();
+    let feed = Arc::new(Feed {
+        pages: vec![render(0), render(1)],
+        context: agent::sample::hasoffers_context().into(),
+        variant: AtomicU32::new(0),
+    });
+    let feed_mib = feed.pages[0].iter().map(bytes::Bytes::len).sum::<usize>() as f64 / 1048576.0;
+    let app = Router::new().route("/Apiv3/json", get(api)).with_state(feed.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let fake = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut dbs =
+        Databases { admin: a.database_url.clone().filter(|u| u.starts_with("postgres")), dir: tempfile::tempdir()?, made: vec![] };
+    let exe = std::env::current_exe()?;
+    let offerbridge = env!("CARGO_BIN_EXE_offerbridge");
+    let phases = ["first import", "re-sync, unchanged", "re-sync, 1 % changed"];
+    let mut floor = Samples::default();
+    let mut ob: Vec<Samples> = phases.iter().map(|_| Samples::default()).collect();
+    eprintln!("{} offers, {pages} pages of {} ({feed_mib:.0} MiB of JSON), {backend}, {} run(s) each", a.offers, a.page_size, a.runs);
+    for run in 0..a.runs {
+        let url = dbs.fresh("floor").await?;
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--floor-child", &fake, &url, &a.page_size.to_string()]);
+        let (took, rss, out) = measure(cmd).await?;
+        anyhow::ensure!(out.trim() == a.offers.to_string(), "the floor inserted {out} rows");
+        floor.secs.push(took.as_secs_f64());
+        floor.rss_mib.push(rss as f64 / 1024.0);
+        eprintln!("run {}: floor {:.2} s, {:.0} MiB", run + 1, took.as_secs_f64(), rss as f64 / 1024.0);
+
+        let url = dbs.fresh("ob").await?;
+        let (db, id) = set_up(&url, &fake, a.page_size, dbs.dir.path()).await?;
+        for (k, phase) in phases.iter().enumerate() {
+            feed.variant.store(u32::from(k == 2), Ordering::SeqCst);
+            // `OB_BENCH_PERF=<phase number>`: profile that phase (perf, DWARF call graphs).
+            let perf = std::env::var("OB_BENCH_PERF").ok().filter(|p| *p == (k + 1).to_string());
+            let mut cmd = match &perf {
+                Some(p) => {
+                    let mut c = Command::new("perf");
+                    c.args([
+                        "record",
+                        "-F",
+                        "250",
+                        "--call-graph",
+                        "dwarf,32768",
+                        "-o",
+                        &format!("/tmp/ob-perf-{p}.data"),
+                        "--",
+                        offerbridge,
+                    ]);
+                    c
+                }
+                None => Command::new(offerbridge),
+            };
+            cmd.args(["sync", &id.to_string()])
+                .env("DATABASE_URL", &url)
+                .env("OFFERBRIDGE_SECRET_KEY", KEY)
+                .env("OFFERBRIDGE_DATA_DIR", dbs.dir.path())
+                .env("OFFERBRIDGE_AGENT__ALLOWED_NETWORKS", "127.0.0.1/32")
+                .env("OFFERBRIDGE_LOG", "warn");
+            let (took, rss, _) = measure(cmd).await?;
+            let (status, c) = last_run(&db).await?;
+            anyhow::ensure!(matches!(status.as_str(), "succeeded" | "partially_succeeded"), "{phase}: run ended {status}: {c}");
+            let s = &mut ob[k];
+            s.secs.push(took.as_secs_f64());
+            s.rss_mib.push(rss as f64 / 1024.0);
+            s.note =
+                format!("{} created, {} updated, {} unchanged, {} filtered", c["created"], c["updated"], c["unchanged"], c["filtered"]);
+            eprintln!("run {}: {phase} {:.2} s, {:.0} MiB ({})", run + 1, took.as_secs_f64(), rss as f64 / 1024.0, s.note);
+        }
+        db.close().await?;
+    }
+    dbs.drop_all().await?;
+
+    let f = median(&mut floor.secs);
+    let first = median(&mut ob[0].secs.clone());
+    println!();
     println!(
-        "offerbridge import benchmark: {} offers, page size {}, {backend}, page cache {} MiB; RSS before the first run {:.0} MiB",
+        "{} offers ({pages} pages of {}), {backend}, median of {} run(s), commit {}",
         a.offers,
         a.page_size,
-        config.agent.cache_max_mib,
-        proc_kib("VmRSS:") as f64 / 1024.0
+        a.runs,
+        Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
     );
     println!();
-    println!("| phase | wall time | offers/s | created | updated | unchanged | peak RSS (phase) | RSS after: heap / files+shm |");
-    println!("|---|---|---|---|---|---|---|---|");
-    let phases: [(&str, u32); 3] = [("first import", 0), ("re-sync, unchanged", 0), ("re-sync, 10 % payouts changed", 1)];
-    for (name, variant) in phases {
-        feed.variant.store(variant, Ordering::SeqCst);
-        reset_peak();
-        let t = Instant::now();
-        let s = agent.run_once(integration_id, false, CancellationToken::new()).await?;
-        let took = t.elapsed();
-        anyhow::ensure!(s.status == domain::model::RunStatus::Succeeded, "run {} ended {}: {:?}", s.run_id, s.status, s.error);
-        let c = &s.counters;
-        println!(
-            "| {name} | {:.1} s | {:.0} | {} | {} | {} | {:.0} MiB | {:.0} / {:.0} MiB |",
-            took.as_secs_f64(),
-            f64::from(a.offers) / took.as_secs_f64().max(1e-9),
-            c.created,
-            c.updated,
-            c.unchanged,
-            proc_kib("VmHWM:") as f64 / 1024.0,
-            proc_kib("RssAnon:") as f64 / 1024.0,
-            (proc_kib("RssFile:") + proc_kib("RssShmem:")) as f64 / 1024.0
-        );
-    }
-    let n = domain::entity::campaign::Entity::find().count(&db).await?;
-    anyhow::ensure!(n == u64::from(a.offers), "expected {} campaigns, found {n}", a.offers);
-    shutdown.cancel();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    drop(db);
-    if let Some((admin, name)) = pg {
-        let db = domain::db::connect(&admin).await?;
-        db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+    println!("| phase | floor | offerbridge | ratio | peak RSS floor / offerbridge | rows |");
+    println!("|---|---|---|---|---|---|");
+    let frss = median(&mut floor.rss_mib);
+    for (k, phase) in phases.iter().enumerate() {
+        let s = &mut ob[k];
+        let t = median(&mut s.secs);
+        let rss = median(&mut s.rss_mib);
+        let ratio = if k == 0 { format!("{:.2}x the floor", t / f) } else { format!("{:.2}x the first import", t / first) };
+        let floor_cell = if k == 0 { format!("{f:.2} s") } else { "".into() };
+        println!("| {phase} | {floor_cell} | {t:.2} s | {ratio} | {frss:.0} / {rss:.0} MiB | {} |", s.note);
     }
     Ok(())
 }

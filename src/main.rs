@@ -130,6 +130,10 @@ async fn sync(config: Config, integration: &str, dry_run: bool) -> anyhow::Resul
     use domain::entity::{integration as ie, sync_run};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
+    // One run in its own process: no preview will reuse its pages, so they are not cached.
+    let mut config = config;
+    config.agent.cache_max_mib = 0;
+
     let config = Arc::new(config);
     let db = open(&config).await?;
     let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;

@@ -5,4 +5,5 @@ pub mod connectors;
 pub mod offer;
 pub mod pipeline;
 pub mod runtime;
-pub mod store;
+pub mod sample;
+pub mod stages;

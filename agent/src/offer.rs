@@ -81,7 +81,9 @@ pub struct CanonicalOffer {
     pub name: String,
     /// The description as sent (HTML kept raw).
     pub description_html: Option<String>,
-    /// The description as plain text (tags stripped, entities decoded).
+    /// The description as plain text, when the platform sends one; otherwise it is derived
+    /// from `description_html` when a campaign is written ([`CanonicalOffer::plain_description`]),
+    /// so an unchanged offer is never sanitised.
     pub description_text: Option<String>,
     pub preview_url: Option<String>,
     /// Empty or missing tracking link = not approved / not runnable.
@@ -107,11 +109,27 @@ pub struct CanonicalOffer {
     pub caps: Vec<UpstreamCap>,
     pub expires_at: Option<DateTime<Utc>>,
     pub thumbnail_url: Option<String>,
-    /// The upstream record, credentials redacted, for debugging.
+    /// The upstream record, credentials redacted, for connectors that read it again after the
+    /// parse (CAKE's follow-up requests, declarative specs); `Null` for the others.
     pub raw: serde_json::Value,
 }
 
+/// The plain-text form of a description: the text as sent, else the HTML with tags stripped
+/// and entities decoded; `None` when empty.
+pub fn plain_text(text: Option<&str>, html: Option<&str>) -> Option<String> {
+    match text {
+        Some(t) => Some(t.to_string()),
+        None => html.map(crate::connectors::lenient::html_to_text),
+    }
+    .filter(|t| !t.is_empty())
+}
+
 impl CanonicalOffer {
+    /// The description as plain text ([`plain_text`]).
+    pub fn plain_description(&self) -> Option<String> {
+        plain_text(self.description_text.as_deref(), self.description_html.as_deref())
+    }
+
     /// An offer with only an id and a name; connectors fill in the rest.
     pub fn new(external_id: impl Into<String>, name: impl Into<String>) -> Self {
         Self {

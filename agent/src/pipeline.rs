@@ -101,6 +101,8 @@ pub struct CampaignDraft {
     pub external_id: String,
     pub title: String,
     pub description: Option<String>,
+    /// The description as plain text when the platform sent one; else derived from
+    /// `description` when the campaign is written.
     pub description_text: Option<String>,
     pub preview_url: Option<String>,
     pub tracking_url: Option<String>,

@@ -17,16 +17,17 @@ use domain::{
     crypto::{Cipher, Credentials},
     db::{now, write_tx},
     entity::{
-        agent_heartbeat, campaign, exchange_rate, integration, log_entry, preview_offer, preview_request, publisher, sync_request, sync_run,
+        agent_heartbeat, campaign, exchange_rate, integration, log_entry, preview_offer, preview_request, publisher, skipped_offer,
+        sync_request, sync_run,
     },
     events::{self, RunProgress, kind},
     model::{self as m, LogLevel, RunStatus, section},
     money,
 };
-use futures::TryStreamExt;
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
     sea_query::{Expr, ExprTrait},
     sea_query::{LockBehavior, LockType},
 };
@@ -39,8 +40,12 @@ use crate::{
         scaffold::{Pager, Scaffold},
     },
     offer::CanonicalOffer,
-    pipeline::{self, CampaignDraft, Rates, Rules, Verdict},
-    store,
+    pipeline::{self, Rates, Rules, Verdict},
+    stages::{
+        evaluate::{self, Tally},
+        fetch::{Fetched, Fetcher},
+        log_row, write,
+    },
 };
 
 /// The agent: one per process.
@@ -49,12 +54,14 @@ use crate::{
 /// that reads it must not crash-loop forever, while agents killed by deploys, the OOM killer
 /// or a lost machine never cost an admin a request.
 const MAX_LOST_ATTEMPTS: u64 = 5;
+/// How often an agent deletes logs, events and skipped-offer rows past the retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(1);
 
 #[derive(Clone)]
 pub struct Agent {
-    db: DatabaseConnection,
-    cfg: Arc<Config>,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) cfg: Arc<Config>,
     cipher: Cipher,
     scaffold: Scaffold,
     specs: Arc<Vec<Arc<dyn Connector>>>,
@@ -125,7 +132,7 @@ impl Agent {
         tracing::info!(agent.id = %self.id, "agent started");
         let started = now();
         let mut tasks = tokio::task::JoinSet::new();
-        let mut ticks: u64 = 0;
+        let mut last_prune: Option<std::time::Instant> = None;
         // Recovery looks for expired leases a few times per lease TTL, not on every poll.
         let recover_every = self.cfg.agent.lease_ttl / 4;
         let mut last_recovery: Option<std::time::Instant> = None;
@@ -142,16 +149,22 @@ impl Agent {
             if let Err(e) = self.tick(&mut tasks, &shutdown).await {
                 tracing::warn!(error = %e, "agent tick failed; retrying");
             }
-            if ticks.is_multiple_of(600)
-                && let Err(e) = self.prune().await
-            {
-                tracing::warn!(error = %e, "log retention failed");
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(std::time::Instant::now());
+                if let Err(e) = self.prune().await {
+                    tracing::warn!(error = %e, "log retention failed");
+                }
             }
-            ticks += 1;
             while tasks.try_join_next().is_some() {}
+            // A run that ends frees a slot: look for due work at once, not a poll later (but
+            // never more often than every tenth of a poll, should runs end as soon as they start).
+            let ticked = tokio::time::Instant::now();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(self.cfg.agent.poll_interval) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                    tokio::time::sleep_until(ticked + self.cfg.agent.poll_interval / 10).await;
+                }
             }
         }
         // Runs see the cancellation, stop after their current page and release their leases.
@@ -187,6 +200,9 @@ impl Agent {
         let cutoff = now() - chrono::Duration::from_std(self.cfg.agent.log_retention).unwrap_or(chrono::Duration::days(30));
         log_entry::Entity::delete_many().filter(log_entry::Column::CreatedAt.lt(cutoff)).exec(&self.db).await?;
         domain::entity::event::Entity::delete_many().filter(domain::entity::event::Column::CreatedAt.lt(cutoff)).exec(&self.db).await?;
+        // A skipped offer still skipped is logged again after half the retention, so an older
+        // row belongs to an offer that left the feed (or is no longer filtered).
+        skipped_offer::Entity::delete_many().filter(skipped_offer::Column::LoggedAt.lt(cutoff)).exec(&self.db).await?;
         Ok(())
     }
 
@@ -248,6 +264,10 @@ impl Agent {
             .filter(integration::Column::Lifecycle.eq(m::Lifecycle::Active.as_str()))
             .filter(integration::Column::DisabledReason.is_null())
             .filter(integration::Column::NextRunAt.lte(now()))
+            // Integrations running elsewhere stay due until their run ends: skip them, or the
+            // oldest (running) ones would fill the batch and starve the rest.
+            .filter(integration::Column::LeaseOwner.is_null().or(integration::Column::LeaseExpiresAt.lt(now())))
+            .order_by_asc(integration::Column::NextRunAt)
             .limit(16)
             .all(&self.db)
             .await?;
@@ -395,7 +415,7 @@ impl Agent {
     }
 
     /// Extends the lease if it is still ours (same owner and fencing token).
-    async fn renew(&self, db: &impl ConnectionTrait, lease: &Lease) -> Result<(), RunError> {
+    pub(crate) async fn renew(&self, db: &impl ConnectionTrait, lease: &Lease) -> Result<(), RunError> {
         let until = now() + chrono::Duration::from_std(self.cfg.agent.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
         let r = integration::Entity::update_many()
             .col_expr(integration::Column::LeaseExpiresAt, Expr::value(until))
@@ -808,7 +828,7 @@ impl Agent {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn finish(
+    pub(crate) async fn finish(
         &self,
         i: &integration::Model,
         run_id: i64,
@@ -908,8 +928,8 @@ impl Agent {
         let db = &self.db;
         let mut rules = self.rules_for(i).await?;
         let creds = self.credentials(i);
-        let mut counters = Counters::default();
-        let mut filter_counts: BTreeMap<String, i64> = BTreeMap::new();
+        let counters = Counters::default();
+        let filter_counts: BTreeMap<String, i64> = BTreeMap::new();
         let conn = match self.check_credentials(i).and_then(|()| self.connector(&i.connector)) {
             Ok(c) => c,
             Err(e) => return self.fail_run(i, run, dry_run, counters, filter_counts, &e, e.to_string(), None).await,
@@ -923,191 +943,116 @@ impl Agent {
             }
         }
         let updatable: HashSet<&'static str> = settings.updatable_columns.iter().map(|c| c.as_str()).collect();
-        // Memory per run is one page plus the set of external ids seen (for duplicates and
-        // vanished offers): existing campaigns are looked up page by page, not loaded whole.
+        // Memory per run is two pages (the one written, the one fetched ahead) plus the set of
+        // external ids seen (16 bytes each): existing campaigns are looked up page by page.
         let tiers: BTreeMap<i64, Option<i64>> = publisher::Entity::find().all(db).await?.into_iter().map(|p| (p.id, p.tier_id)).collect();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut unidentified_invalid: i64 = 0;
-        let mut pager = Pager::new(settings.page_size.unwrap_or(conn.info().default_page_size));
+        let relog_after = chrono::Duration::from_std(self.cfg.agent.log_retention / 2).unwrap_or(chrono::Duration::days(15));
+        let mut skipped_known =
+            skipped_offer::Entity::find().filter(skipped_offer::Column::IntegrationId.eq(i.id)).one(db).await?.is_some();
+        let mut tally = Tally::default();
         let mut last_event = Instant::now();
         let mut changed_fields: BTreeMap<String, i64> = BTreeMap::new();
-        let mut created_since_analyze: i64 = 0;
+        let mut analyzed = false;
+        let mut created_in_run: i64 = 0;
+        let mut per_page: u64 = 0;
+        let page_size = settings.page_size.unwrap_or(conn.info().default_page_size);
+        let secrets = Scaffold::secrets(conn.as_ref(), &creds);
+        let mut fetcher = Fetcher::start(self.scaffold.clone(), conn.clone(), creds.clone(), settings.rate_limit_per_second, page_size);
         loop {
-            if lease.stop.is_cancelled() {
-                self.finish(
-                    i,
-                    run.id,
-                    RunStatus::Cancelled,
-                    &counters,
-                    &filter_counts,
-                    Some(("SHUTDOWN", "the agent stopped before the run finished; nothing was paused".into(), None)),
-                    dry_run,
-                    run.request_id,
-                )
-                .await?;
-                return Ok(RunSummary { run_id: run.id, status: RunStatus::Cancelled, counters, filter_counts, error: None });
-            }
-            let cursor = pager.cursor();
-            let fetched = self.scaffold.fetch_page(conn.as_ref(), &creds, settings.rate_limit_per_second, cursor, false).await;
-            let (page, report) = match fetched {
-                Ok(x) => x,
-                Err(f) => {
+            let fetched = tokio::select! {
+                biased;
+                _ = lease.stop.cancelled() => None,
+                f = fetcher.next() => f,
+            };
+            let (cursor, page, report, last) = match fetched {
+                Some(Fetched::Page { cursor, page, report, last }) if !lease.stop.is_cancelled() => (cursor, page, report, last),
+                Some(Fetched::Failed { cursor, failure: f }) if !lease.stop.is_cancelled() => {
+                    drop(fetcher);
                     let last = f.last_response.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default());
                     let msg = format!("page {} failed after {} attempt(s): {}", cursor.page, f.attempts, f.error);
-                    return self.fail_run(i, run, dry_run, counters, filter_counts, &f.error, msg, last).await;
+                    return self.fail_run(i, run, dry_run, tally.counters, tally.filter_counts, &f.error, msg, last).await;
+                }
+                Some(Fetched::Broken(e)) if !lease.stop.is_cancelled() => {
+                    drop(fetcher);
+                    let msg = e.to_string();
+                    return self.fail_run(i, run, dry_run, tally.counters, tally.filter_counts, &e, msg, None).await;
+                }
+                // Stopped (the channel only ends without a message when the task was aborted).
+                _ => {
+                    drop(fetcher);
+                    self.finish(
+                        i,
+                        run.id,
+                        RunStatus::Cancelled,
+                        &tally.counters,
+                        &tally.filter_counts,
+                        Some(("SHUTDOWN", "the agent stopped before the run finished; nothing was paused".into(), None)),
+                        dry_run,
+                        run.request_id,
+                    )
+                    .await?;
+                    return Ok(RunSummary {
+                        run_id: run.id,
+                        status: RunStatus::Cancelled,
+                        counters: tally.counters,
+                        filter_counts: tally.filter_counts,
+                        error: None,
+                    });
                 }
             };
-            for w in &report.rate_limit_waits {
-                events::log(
-                    db,
-                    Some(i.id),
-                    Some(run.id),
-                    LogLevel::Warn,
-                    "RATE_LIMIT_WAIT",
-                    None,
-                    &format!("the advertiser rate-limited page {}: waited {:.1} s", cursor.page, w.as_secs_f64()),
-                    None,
-                )
-                .await?;
-            }
-            // Evaluate the page.
-            let mut drafts: Vec<CampaignDraft> = vec![];
-            let mut logs: Vec<log_entry::ActiveModel> = vec![];
+            let mut logs: Vec<log_entry::ActiveModel> = report
+                .rate_limit_waits
+                .iter()
+                .map(|w| {
+                    log_row(
+                        i.id,
+                        run.id,
+                        LogLevel::Warn,
+                        "RATE_LIMIT_WAIT",
+                        None,
+                        &format!("the advertiser rate-limited page {}: waited {:.1} s", cursor.page, w.as_secs_f64()),
+                    )
+                })
+                .collect();
             let t = now();
-            for o in &page.offers {
-                counters.fetched += 1;
-                match o {
-                    Err(inv) => {
-                        counters.invalid += 1;
-                        // The offer is in the feed: its campaign keeps its last good values and
-                        // is never paused as vanished. One without an id could be any
-                        // campaign, so nothing is paused as vanished in this run.
-                        match &inv.external_id {
-                            Some(id) => {
-                                seen.insert(id.clone());
-                            }
-                            None => unidentified_invalid += 1,
-                        }
-                        logs.push(log_row(
-                            i.id,
-                            run.id,
-                            LogLevel::Warn,
-                            "OFFER_INVALID",
-                            inv.external_id.as_deref(),
-                            &format!("offer skipped, its campaign (if any) keeps its last good values: {}", inv.reason),
-                        ));
-                    }
-                    Ok(offer) if !seen.insert(offer.external_id.clone()) => {
-                        // Platforms whose paging shifts while we read (an offer added on page 1
-                        // pushes another onto page 2) send some offers twice: the first wins.
-                        counters.duplicates += 1;
-                        logs.push(log_row(
-                            i.id,
-                            run.id,
-                            LogLevel::Warn,
-                            "OFFER_DUPLICATE",
-                            Some(&offer.external_id),
-                            "offer skipped: it appeared earlier in this run's feed (the platform's paging shifted)",
-                        ));
-                    }
-                    Ok(offer) => {
-                        match pipeline::evaluate(offer, &rules, Utc::now()) {
-                            Verdict::Drop { code, reason } => {
-                                if code == pipeline::reason::NOT_SELECTED {
-                                    counters.not_selected += 1;
-                                } else {
-                                    counters.filtered += 1;
-                                    *filter_counts.entry(code.to_string()).or_default() += 1;
-                                    logs.push(log_row(
-                                        i.id,
-                                        run.id,
-                                        LogLevel::Info,
-                                        code,
-                                        Some(&offer.external_id),
-                                        &format!("offer skipped: {reason}"),
-                                    ));
-                                }
-                                // A filtered offer is not "seen" for vanishing: its campaign is paused as vanished would be wrong; keep it seen.
-                            }
-                            Verdict::Import(d) => drafts.push(*d),
-                        }
-                    }
-                }
-            }
+            let evaluated = evaluate::evaluate_page(&page, &rules, i.id, run.id, Utc::now(), &mut tally);
+            // Platforms that send a record count but no page count (Everflow's `total_count`)
+            // still get an honest total.
+            // (Divided by the size the platform really sends: some cap it below what we ask.)
+            per_page = Ord::max(per_page, page.records as u64);
+            let pages_total = page
+                .total_pages
+                .map(u64::from)
+                .or_else(|| page.total_records.map(|r| r.div_ceil(Ord::max(per_page, 1))))
+                .map(|p| i32::try_from(p).unwrap_or(i32::MAX));
+            drop(page);
             // Write the page: one transaction, fenced by the lease.
             let tx = write_tx(db).await?;
             if !dry_run {
                 self.renew(&tx, lease).await?;
             }
-            let existing: HashMap<String, campaign::Model> = if drafts.is_empty() {
-                HashMap::new()
+            logs.extend(evaluated.logs.iter().cloned());
+            if dry_run {
+                logs.extend(
+                    evaluated.skipped.iter().map(|s| {
+                        log_row(i.id, run.id, LogLevel::Info, s.code, Some(&s.external_id), &format!("offer skipped: {}", s.reason))
+                    }),
+                );
             } else {
-                campaign::Entity::find()
-                    .filter(campaign::Column::IntegrationId.eq(i.id))
-                    .filter(campaign::Column::ExternalId.is_in(drafts.iter().map(|d| d.external_id.clone())))
-                    .all(&tx)
-                    .await?
-                    .into_iter()
-                    .map(|c| (c.external_id.clone(), c))
-                    .collect()
-            };
-            let mut inserts = vec![];
-            let mut updates = vec![];
-            let created_before = counters.created;
-            for d in &drafts {
-                match existing.get(&d.external_id) {
-                    None => {
-                        counters.created += 1;
-                        inserts.push((store::new_campaign(i.id, run.id, d, t), d));
-                    }
-                    Some(c) => {
-                        let reactivate = c.paused_by.as_deref() == Some("sync");
-                        if c.fingerprint == d.fingerprint && !reactivate && c.consecutive_misses == 0 {
-                            counters.unchanged += 1;
-                            continue;
-                        }
-                        let plan = store::plan_update(c, run.id, d, &updatable, reactivate, t);
-                        for k in &plan.kept {
-                            counters.locked_kept += 1;
-                            logs.push(log_row(
-                                i.id,
-                                run.id,
-                                LogLevel::Info,
-                                "COLUMN_LOCKED",
-                                Some(&d.external_id),
-                                &format!("kept the hand-edited {k}: it is locked"),
-                            ));
-                        }
-                        for col in &plan.changed {
-                            *changed_fields.entry((*col).to_string()).or_default() += 1;
-                        }
-                        if reactivate {
-                            counters.reactivated += 1;
-                            logs.push(log_row(
-                                i.id,
-                                run.id,
-                                LogLevel::Info,
-                                "CAMPAIGN_REACTIVATED",
-                                Some(&d.external_id),
-                                "the offer is back in the feed: campaign re-activated",
-                            ));
-                        }
-                        if plan.changed.is_empty() && !reactivate {
-                            counters.unchanged += 1;
-                        } else {
-                            counters.updated += 1;
-                        }
-                        updates.push((plan, d));
-                    }
-                }
+                evaluate::record_skipped(&tx, i.id, run.id, &evaluated, relog_after, t, &mut skipped_known, &mut logs).await?;
             }
+            let counters = &mut tally.counters;
+            let drafts = &evaluated.drafts;
+            let created_before = counters.created;
+            let (inserts, updates) =
+                write::plan_page(&tx, i.id, run.id, drafts, &updatable, t, &secrets, counters, &mut changed_fields, &mut logs).await?;
             let page_created = counters.created - created_before;
             if !dry_run {
-                store::write_page(&tx, inserts, updates, &rules, &tiers).await?;
+                write::write_page(&tx, inserts, updates, &rules, &tiers).await?;
             }
             events::log_many(&tx, logs).await?;
             progress.pages_done = cursor.page as i32;
-            progress.pages_total = page.total_pages.map(|p| p as i32);
+            progress.pages_total = pages_total.map(|t| Ord::max(t, progress.pages_done));
             progress.fetched = counters.fetched;
             progress.created = counters.created;
             progress.updated = counters.updated;
@@ -1116,8 +1061,8 @@ impl Agent {
             sync_run::Entity::update_many()
                 .col_expr(sync_run::Column::PagesDone, Expr::value(progress.pages_done))
                 .col_expr(sync_run::Column::PagesTotal, Expr::value(progress.pages_total))
-                .col_expr(sync_run::Column::Counters, Expr::value(serde_json::to_string(&counters).unwrap_or_default()))
-                .col_expr(sync_run::Column::FilterCounts, Expr::value(serde_json::to_string(&filter_counts).unwrap_or_default()))
+                .col_expr(sync_run::Column::Counters, Expr::value(serde_json::to_string(&*counters).unwrap_or_default()))
+                .col_expr(sync_run::Column::FilterCounts, Expr::value(serde_json::to_string(&tally.filter_counts).unwrap_or_default()))
                 .filter(sync_run::Column::Id.eq(run.id))
                 .exec(&tx)
                 .await?;
@@ -1127,192 +1072,27 @@ impl Agent {
                 last_event = Instant::now();
             }
             tx.commit().await?;
-            // PostgreSQL plans the per-page lookup from table statistics; a table that grew by
-            // thousands of rows inside one run has none yet (autovacuum analyzes a minute later)
-            // and the planner falls back to scanning it for every page. Refresh them as we go.
-            created_since_analyze += page_created;
-            if !dry_run && created_since_analyze >= ANALYZE_EVERY && db.get_database_backend() == sea_orm::DbBackend::Postgres {
-                created_since_analyze = 0;
+            // PostgreSQL plans the per-page lookup from table statistics, and a table that
+            // grows by thousands of rows inside one run has none yet (autovacuum analyzes a
+            // minute later): without them the planner scans it for every page. Statistics
+            // taken once in the run, after its first thousand new campaigns, are enough: they
+            // tell the planner the table is indexed and selective, and it keeps using the index
+            // as the table grows. Refreshes that add a few campaigns never analyze.
+            created_in_run += page_created;
+            if !dry_run && !analyzed && created_in_run >= ANALYZE_AFTER && db.get_database_backend() == sea_orm::DbBackend::Postgres {
+                analyzed = true;
                 if let Err(e) =
                     db.execute_unprepared("ANALYZE campaigns, campaign_countries, campaign_payouts, campaign_publisher_payouts").await
                 {
                     tracing::warn!(error = %e, "ANALYZE failed; lookups may be slow until autovacuum runs");
                 }
             }
-            match pager.advance(&page, report.body_hash) {
-                Ok(Some(_)) => continue,
-                Ok(None) => break,
-                Err(e) => {
-                    let msg = e.to_string();
-                    return self.fail_run(i, run, dry_run, counters, filter_counts, &e, msg, None).await;
-                }
+            if last {
+                break;
             }
         }
-        // Every page fetched: reconcile vanished offers.
-        sync_run::Entity::update_many()
-            .col_expr(sync_run::Column::Phase, Expr::value(m::RunPhase::Reconciling.as_str()))
-            .filter(sync_run::Column::Id.eq(run.id))
-            .exec(db)
-            .await?;
-        let policy: m::VanishedPolicy = section(&i.vanished_policy);
-        // The integration's campaigns as they were before this run (rows this run created are
-        // not "live" for the guard rail), streamed in a compact projection: memory holds only
-        // the campaigns that vanished, not the whole integration.
-        let started = run.started_at.unwrap_or(run.queued_at);
-        let mut live: usize = 0;
-        let mut gone: Vec<Known> = vec![];
-        {
-            let mut rows = campaign::Entity::find()
-                .select_only()
-                .columns([
-                    campaign::Column::Id,
-                    campaign::Column::ExternalId,
-                    campaign::Column::Status,
-                    campaign::Column::LockedColumns,
-                    campaign::Column::ConsecutiveMisses,
-                    campaign::Column::VanishedAt,
-                    campaign::Column::CreatedAt,
-                ])
-                .filter(campaign::Column::IntegrationId.eq(i.id))
-                .into_tuple::<(i64, String, String, String, i32, Option<chrono::DateTime<Utc>>, chrono::DateTime<Utc>)>()
-                .stream(db)
-                .await?;
-            while let Some((id, external_id, status, locked_columns, consecutive_misses, vanished_at, created_at)) = rows.try_next().await?
-            {
-                let active = status == m::CampaignStatus::Active.as_str();
-                if active && created_at < started {
-                    live += 1;
-                }
-                if vanished_at.is_none() && !seen.contains(&external_id) {
-                    gone.push(Known {
-                        id,
-                        external_id,
-                        active,
-                        status_locked: store::locked(&locked_columns).iter().any(|c| c == "status"),
-                        consecutive_misses,
-                    });
-                }
-            }
-        }
-        if unidentified_invalid > 0 && !gone.is_empty() {
-            let msg = format!(
-                "{unidentified_invalid} offer(s) in the feed could not be read and have no id: any of the {} campaigns missing from the feed may be one of them, so none is paused or deleted in this run",
-                gone.len()
-            );
-            events::log(db, Some(i.id), Some(run.id), LogLevel::Warn, "VANISH_SKIPPED", None, &msg, None).await?;
-            gone.clear();
-        }
-        let to_pause: Vec<&Known> = gone.iter().filter(|c| c.active && !c.status_locked).collect();
-        let share = if live == 0 {
-            rust_decimal::Decimal::ZERO
-        } else {
-            rust_decimal::Decimal::from(to_pause.len()) / rust_decimal::Decimal::from(live)
-        };
-        let hold = policy.action == m::VanishedAction::Pause && live > 0 && (counters.fetched == 0 || share > policy.max_pause_share);
-        if dry_run {
-            counters.paused = to_pause.len() as i64;
-            let mut fc = filter_counts.clone();
-            for (k, v) in &changed_fields {
-                fc.insert(format!("changed:{k}"), *v);
-            }
-            self.finish(i, run.id, RunStatus::Succeeded, &counters, &fc, None, true, run.request_id).await?;
-            return Ok(RunSummary { run_id: run.id, status: RunStatus::Succeeded, counters, filter_counts: fc, error: None });
-        }
-        if hold {
-            let ids: Vec<i64> = to_pause.iter().map(|c| c.id).collect();
-            let why = if counters.fetched == 0 {
-                format!("the feed is empty while {live} campaigns are live: nothing was paused; confirm or discard the run")
-            } else {
-                format!(
-                    "the run would pause {} of {} live campaigns ({}%), above the {}% guard rail: confirm or discard the run",
-                    ids.len(),
-                    live,
-                    (share * rust_decimal::Decimal::from(100)).round(),
-                    policy.max_pause_share * rust_decimal::Decimal::from(100)
-                )
-            };
-            sync_run::Entity::update_many()
-                .col_expr(sync_run::Column::Status, Expr::value(RunStatus::Held.as_str()))
-                .col_expr(sync_run::Column::Phase, Expr::value("held"))
-                .col_expr(sync_run::Column::HeldChanges, Expr::value(json!({"pause": ids, "reason": why}).to_string()))
-                .col_expr(sync_run::Column::Counters, Expr::value(serde_json::to_string(&counters).unwrap_or_default()))
-                .col_expr(sync_run::Column::FinishedAt, Expr::value(now()))
-                .filter(sync_run::Column::Id.eq(run.id))
-                .exec(db)
-                .await?;
-            events::log(db, Some(i.id), Some(run.id), LogLevel::Warn, "RUN_HELD", None, &why, None).await?;
-            self.finish(i, run.id, RunStatus::Held, &counters, &filter_counts, None, false, run.request_id).await?;
-            return Ok(RunSummary { run_id: run.id, status: RunStatus::Held, counters, filter_counts, error: None });
-        }
-        let tx = write_tx(db).await?;
-        self.renew(&tx, lease).await?;
-        let t = now();
-        for c in &gone {
-            let misses = c.consecutive_misses + 1;
-            match policy.action {
-                m::VanishedAction::Delete if misses as u32 >= policy.delete_after_misses => {
-                    campaign::Entity::delete_by_id(c.id).exec(&tx).await?;
-                    counters.deleted += 1;
-                    log_row(
-                        i.id,
-                        run.id,
-                        LogLevel::Info,
-                        "CAMPAIGN_DELETED",
-                        Some(&c.external_id),
-                        &format!("deleted after {misses} runs without the offer"),
-                    )
-                    .insert(&tx)
-                    .await?;
-                }
-                m::VanishedAction::Pause if to_pause.iter().any(|p| p.id == c.id) => {
-                    campaign::Entity::update_many()
-                        .col_expr(campaign::Column::Status, Expr::value(m::CampaignStatus::Paused.as_str()))
-                        .col_expr(campaign::Column::PausedBy, Expr::value("sync"))
-                        .col_expr(campaign::Column::VanishedAt, Expr::value(t))
-                        .col_expr(campaign::Column::ConsecutiveMisses, Expr::value(misses))
-                        .col_expr(campaign::Column::UpdatedAt, Expr::value(t))
-                        .filter(campaign::Column::Id.eq(c.id))
-                        .exec(&tx)
-                        .await?;
-                    counters.paused += 1;
-                    log_row(
-                        i.id,
-                        run.id,
-                        LogLevel::Info,
-                        "CAMPAIGN_PAUSED",
-                        Some(&c.external_id),
-                        "the offer is no longer in the feed: campaign paused",
-                    )
-                    .insert(&tx)
-                    .await?;
-                }
-                _ => {
-                    campaign::Entity::update_many()
-                        .col_expr(campaign::Column::ConsecutiveMisses, Expr::value(misses))
-                        .filter(campaign::Column::Id.eq(c.id))
-                        .exec(&tx)
-                        .await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        let kept = counters.created + counters.updated + counters.unchanged;
-        let considered = counters.fetched - counters.not_selected - counters.duplicates;
-        let (status, warning) = if considered > 0 && kept == 0 {
-            // A non-empty feed that imports nothing is never a plain success.
-            let reasons = filter_counts.iter().map(|(code, n)| format!("{n} {code}")).collect::<Vec<_>>().join(", ");
-            let invalid = if counters.invalid > 0 { format!("{} OFFER_INVALID", counters.invalid) } else { String::new() };
-            let why = [reasons, invalid].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
-            let msg = format!("the feed sent {considered} offer(s) and none was imported ({why}); see the offer logs for each reason");
-            events::log(db, Some(i.id), Some(run.id), LogLevel::Warn, "NOTHING_IMPORTED", None, &msg, None).await?;
-            (RunStatus::Warning, Some(("NOTHING_IMPORTED", msg, None)))
-        } else if counters.invalid > 0 {
-            (RunStatus::PartiallySucceeded, None)
-        } else {
-            (RunStatus::Succeeded, None)
-        };
-        self.finish(i, run.id, status, &counters, &filter_counts, warning, false, run.request_id).await?;
-        Ok(RunSummary { run_id: run.id, status, counters, filter_counts, error: None })
+        drop(fetcher);
+        self.reconcile(lease, i, run, dry_run, tally, changed_fields).await
     }
 
     async fn apply_held(&self, r: &sync_run::Model, lease: &Lease) -> Result<(), RunError> {
@@ -1464,17 +1244,8 @@ impl Agent {
     }
 }
 
-/// Campaigns created between two ANALYZE runs on PostgreSQL during a large import.
-const ANALYZE_EVERY: i64 = 10_000;
-
-/// What reconciliation needs to know about an existing campaign.
-struct Known {
-    id: i64,
-    external_id: String,
-    active: bool,
-    status_locked: bool,
-    consecutive_misses: i32,
-}
+/// New campaigns in one run after which PostgreSQL statistics are refreshed (once per run).
+const ANALYZE_AFTER: i64 = 1_000;
 
 /// Stops the lease heartbeat however the run ends, including when its task is aborted: a
 /// heartbeat that outlived its run would keep a dead run's lease alive forever.
@@ -1483,19 +1254,6 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-fn log_row(integration_id: i64, run_id: i64, level: LogLevel, code: &str, offer: Option<&str>, message: &str) -> log_entry::ActiveModel {
-    log_entry::ActiveModel {
-        integration_id: Set(Some(integration_id)),
-        run_id: Set(Some(run_id)),
-        level: Set(level.as_str().into()),
-        code: Set(code.into()),
-        offer_external_id: Set(offer.map(str::to_string)),
-        message: Set(message.into()),
-        created_at: Set(now()),
-        ..Default::default()
     }
 }
 

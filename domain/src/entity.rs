@@ -152,6 +152,24 @@ pub mod campaign {
     no_relations!();
 }
 
+/// The current verdict of an offer a filter skips (see the `skipped_offers` migration).
+pub mod skipped_offer {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "skipped_offers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub external_id: String,
+        pub code: String,
+        pub reason: String,
+        pub run_id: i64,
+        pub logged_at: DateTimeUtc,
+    }
+    no_relations!();
+}
+
 pub mod campaign_country {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -452,6 +452,47 @@ pub fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// Columns a sync run may write; a campaign's provenance says, per column, who wrote it last.
+pub const SYNC_COLUMNS: &[&str] = &[
+    "title",
+    "description",
+    "preview_url",
+    "tracking_url",
+    "impression_url",
+    "thumbnail_url",
+    "status",
+    "visibility",
+    "category",
+    "currency",
+    "revenue",
+    "payout",
+    "model",
+    "objective",
+    "redirect_type",
+    "countries",
+    "os",
+    "devices",
+    "expires_at",
+    "caps",
+    "time_targeting",
+];
+
+/// The key of the stored provenance entry that stands for every sync column not listed on
+/// its own: a new campaign stores `{"*": {"source": "sync", "runId": .., "at": ..}}` (one
+/// entry, not one per column), and later writes add the columns they change.
+pub const PROVENANCE_ALL: &str = "*";
+
+/// A campaign's provenance as the API shows it: one entry per column, `*` expanded.
+pub fn provenance(stored: &str) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut p: std::collections::BTreeMap<String, serde_json::Value> = serde_json::from_str(stored).unwrap_or_default();
+    if let Some(all) = p.remove(PROVENANCE_ALL) {
+        for c in SYNC_COLUMNS {
+            p.entry((*c).to_string()).or_insert_with(|| all.clone());
+        }
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ mod m20261125_000001_initial;
 mod m20261129_000001_fidelity;
 mod m20261129_000002_rate_budgets;
 mod m20261129_000003_instance_meta;
+mod m20261129_000004_skipped_offers;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_fidelity::Migration),
             Box::new(m20261129_000002_rate_budgets::Migration),
             Box::new(m20261129_000003_instance_meta::Migration),
+            Box::new(m20261129_000004_skipped_offers::Migration),
         ]
     }
 }

@@ -13,3 +13,4 @@ mod hostile;
 mod resilience;
 mod security;
 mod sync;
+mod writes;

@@ -190,7 +190,6 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let mut offer = CanonicalOffer::new(id, name);
 
     if let Some(html) = description(o) {
-        offer.description_text = Some(lenient::html_to_text(&html)).filter(|t| !t.is_empty());
         offer.description_html = Some(html);
     }
     offer.preview_url = lenient::string(&o["preview_url"]);
@@ -277,7 +276,6 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     offer.caps = lenient::items(&o["caps"]).into_iter().flat_map(|c| caps(c, goals)).collect();
     offer.expires_at = lenient::datetime(&o["stop_at"]);
     offer.thumbnail_url = lenient::string(&o["logo"]);
-    offer.raw = o.clone();
     Ok(offer)
 }
 
@@ -418,14 +416,13 @@ mod tests {
         let rows: Vec<_> = o.payouts.iter().map(|p| (p.goal_id.as_deref(), p.countries.len(), p.revenue)).collect();
         assert_eq!(rows, [(Some("1"), 0, dec("1.4"))]);
         assert_eq!(o.preview_url.as_deref(), Some("https://www.sweepstakesbucks.com"));
-        let text = o.description_text.as_deref().expect("text");
+        let text = o.plain_description().expect("text");
         assert_eq!(
             text,
             "Requirements: Registration form submit Target: 18+ (The offer only converts for ages 18 and above) **** Must pass website/app on click URL*****"
         );
         assert!(o.description_html.as_deref().expect("html").starts_with("<p>Requirements:"));
         assert_eq!(o.caps.len(), 1);
-        assert_eq!(o.raw["offer_id"], json!("78"));
     }
 
     #[test]
@@ -452,7 +449,7 @@ mod tests {
         assert_eq!(rows[2], (Some("reg"), Some("reg"), reg_geo, dec("0"), PayoutType::Fixed));
         assert_eq!(rows.len(), 3);
         // Russian description, English empty
-        assert!(o.description_text.as_deref().expect("text").starts_with("1win БК -"));
+        assert!(o.plain_description().expect("text").starts_with("1win БК -"));
         assert_eq!(o.categories, ["Betting"]);
         assert_eq!(o.thumbnail_url.as_deref(), Some("http://offers.cpanomer1.affise.com/images/cpa/logos/1961720404.png"));
         assert_eq!(o.expires_at, None);

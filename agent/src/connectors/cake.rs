@@ -289,7 +289,6 @@ fn offer(r: &Value, settings: &Settings<'_>) -> Result<CanonicalOffer, InvalidOf
     let mut o = CanonicalOffer::new(id.clone(), name);
     // The description as sent; restrictions and terms are other fields (kept in `raw`).
     if let Some(d) = r["description"].as_str().filter(|d| !d.trim().is_empty()) {
-        o.description_text = Some(lenient::html_to_text(d)).filter(|t| !t.is_empty());
         o.description_html = Some(d.to_string());
     }
     o.preview_url = lenient::string(&r["preview_link"]);
@@ -575,7 +574,7 @@ mod tests {
         assert_eq!(o.currency.as_deref(), Some("EUR"));
         assert_eq!((o.countries.as_slice(), o.categories.as_slice()), (&["DE".to_string()][..], &["Retail".to_string()][..]));
         assert_eq!(o.description_html.as_deref(), Some("<b>Great</b> offer"));
-        assert_eq!(o.description_text.as_deref(), Some("Great offer"));
+        assert_eq!(o.plain_description().as_deref(), Some("Great offer"));
         assert_eq!(o.expires_at.map(|t| t.to_rfc3339()).as_deref(), Some("2030-01-31T00:00:00+00:00"));
         // The offer is linked now: no second call.
         assert!(Cake::new().detail_request(&c, &o).is_none());

@@ -168,12 +168,9 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let mut offer = CanonicalOffer::new(offer_id, name);
 
     if let Some(description) = lenient::string(&o["html_description"]) {
-        offer.description_text = Some(if lenient::boolean(&o["is_description_plain_text"]) == Some(true) {
-            description.split_whitespace().collect::<Vec<_>>().join(" ")
-        } else {
-            lenient::html_to_text(&description)
-        })
-        .filter(|t| !t.is_empty());
+        if lenient::boolean(&o["is_description_plain_text"]) == Some(true) {
+            offer.description_text = Some(description.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|t| !t.is_empty());
+        }
         offer.description_html = Some(description);
     }
     offer.preview_url = lenient::string(&o["preview_url"]);
@@ -294,7 +291,6 @@ fn to_offer(o: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     }
     offer.expires_at = lenient::datetime(&o["date_live_until"]);
     offer.thumbnail_url = lenient::string(&o["thumbnail_url"]).or_else(|| lenient::string(&rel["thumbnail_asset"]["url"]));
-    offer.raw = o.clone();
     Ok(offer)
 }
 
@@ -392,7 +388,6 @@ mod tests {
         assert_eq!((o.revenue, o.payout_type, o.model), (Decimal::ZERO, PayoutType::Fixed, None));
         // is_caps_enabled false: the stored cap values are not in force
         assert!(o.caps.is_empty());
-        assert_eq!(o.raw["network_id"], json!(1));
     }
 
     #[test]

@@ -109,18 +109,20 @@ impl Connector for HasOffers {
     }
 
     fn parse_page(&self, _creds: &Credentials, resp: &RawResponse) -> Result<Page, FetchError> {
-        let envelope = envelope(resp)?;
-        let (rows, total_pages, total_records) = match &envelope["data"] {
-            Value::Object(m) if m.contains_key("pageCount") => {
-                let wrapper = &envelope["data"];
-                (rows(&wrapper["data"])?, count(&wrapper["pageCount"]).and_then(|p| u32::try_from(p).ok()), count(&wrapper["count"]))
-            }
+        // Rows are moved out of the parsed tree, not copied.
+        let mut data = envelope(resp)?.get_mut("data").map(Value::take).unwrap_or(Value::Null);
+        let (rows, total_pages, total_records) = if data.get("pageCount").is_some() {
+            let pages = count(&data["pageCount"]).and_then(|p| u32::try_from(p).ok());
+            let total = count(&data["count"]);
+            (rows(data["data"].take())?, pages, total)
+        } else if data.get("Offer").is_some() {
             // `findById`-style single row.
-            Value::Object(m) if m.contains_key("Offer") => (vec![(None, &envelope["data"])], None, None),
-            other => (rows(other)?, None, None),
+            (vec![(None, data)], None, None)
+        } else {
+            (rows(data)?, None, None)
         };
         let records = rows.len();
-        let offers = rows.into_iter().map(|(key, row)| to_offer(key, row)).collect();
+        let offers = rows.into_iter().map(|(key, row)| to_offer(key.as_deref(), row)).collect();
         Ok(Page { offers, records, total_pages, total_records, has_more: None })
     }
 
@@ -269,17 +271,17 @@ fn collect_error_texts(v: &Value, out: &mut Vec<String>) {
 }
 
 /// The rows of an id-keyed map (or a list), in numeric id order, each with its map key.
-fn rows(v: &Value) -> Result<Vec<(Option<&str>, &Value)>, FetchError> {
-    let mut rows: Vec<(Option<&str>, &Value)> = match v {
-        Value::Object(m) => m.iter().map(|(k, row)| (Some(k.as_str()), row)).collect(),
-        Value::Array(a) => a.iter().map(|row| (None, row)).collect(),
+fn rows(v: Value) -> Result<Vec<(Option<String>, Value)>, FetchError> {
+    let mut rows: Vec<(Option<String>, Value)> = match v {
+        Value::Object(m) => m.into_iter().map(|(k, row)| (Some(k), row)).collect(),
+        Value::Array(a) => a.into_iter().map(|row| (None, row)).collect(),
         Value::Null => vec![],
         Value::String(s) if s.trim().is_empty() => vec![],
         other => {
-            return Err(FetchError::InvalidPayload(format!("hasoffers page data is {}, not a map of offers", body::kind_of(other))));
+            return Err(FetchError::InvalidPayload(format!("hasoffers page data is {}, not a map of offers", body::kind_of(&other))));
         }
     };
-    rows.sort_by_key(|(k, _)| (k.and_then(|k| k.parse::<u64>().ok()).unwrap_or(u64::MAX), k.map(str::to_string)));
+    rows.sort_by_cached_key(|(k, _)| (k.as_deref().and_then(|k| k.parse::<u64>().ok()).unwrap_or(u64::MAX), k.clone()));
     Ok(rows)
 }
 
@@ -310,7 +312,13 @@ const SHAPES: &[(&str, lenient::Shape)] = {
     ]
 };
 
-fn to_offer(key: Option<&str>, row: &Value) -> Result<CanonicalOffer, InvalidOffer> {
+/// One row as an offer. The row is not kept (`raw` stays empty): nothing reads it after the
+/// parse, and keeping it doubled the memory and the work of every page.
+fn to_offer(key: Option<&str>, row: Value) -> Result<CanonicalOffer, InvalidOffer> {
+    read_offer(key, &row)
+}
+
+fn read_offer(key: Option<&str>, row: &Value) -> Result<CanonicalOffer, InvalidOffer> {
     let o = &row["Offer"];
     let external_id = lenient::string(&o["id"]).or_else(|| key.map(str::to_string));
     let invalid = |reason: String| InvalidOffer { external_id: external_id.clone(), reason };
@@ -327,7 +335,6 @@ fn to_offer(key: Option<&str>, row: &Value) -> Result<CanonicalOffer, InvalidOff
     let mut offer = CanonicalOffer::new(id, name);
 
     if let Some(html) = lenient::string(&o["description"]) {
-        offer.description_text = Some(lenient::html_to_text(&html)).filter(|t| !t.is_empty());
         offer.description_html = Some(html);
     }
     offer.preview_url = lenient::string(&o["preview_url"]);
@@ -453,7 +460,6 @@ fn to_offer(key: Option<&str>, row: &Value) -> Result<CanonicalOffer, InvalidOff
     }
     offer.expires_at = lenient::datetime(&o["expiration_date"]);
     offer.thumbnail_url = thumbnail(&row["Thumbnail"]);
-    offer.raw = row.clone();
     Ok(offer)
 }
 
@@ -568,7 +574,6 @@ mod tests {
         // no TrackingLink contained: not runnable
         assert_eq!(o.tracking_url, None);
         assert!(!o.is_approved());
-        assert_eq!(o.raw["Offer"]["id"], json!("3"));
 
         let perfect = find(&page, "1");
         assert_eq!(perfect.status, UpstreamStatus::Deleted);
@@ -610,7 +615,7 @@ mod tests {
         assert_eq!(o.currency.as_deref(), Some("EUR"));
         assert_eq!(o.revenue, dec("0.5"));
         assert!(o.description_html.as_deref().expect("test value").starts_with("<h1>Description</h1>\r\n"));
-        let text = o.description_text.as_deref().expect("test value");
+        let text = o.plain_description().expect("test value");
         assert!(text.starts_with("Description Dineo es una campaña a CPL"), "{text}");
         assert!(!text.contains('<'));
     }
@@ -650,7 +655,7 @@ mod tests {
         assert!(o.is_approved());
         assert_eq!(o.os, ["ios", "android"]);
         assert_eq!(o.currency.as_deref(), Some("USD"));
-        let text = o.description_text.as_deref().expect("test value");
+        let text = o.plain_description().expect("test value");
         assert!(text.starts_with("WilliamHill casino is world most trusted casino brand. Converts on:Minimum Deposit"), "{text}");
         assert!(text.contains("Lead is Counted & Credited."));
     }

@@ -298,8 +298,9 @@ impl Scaffold {
     }
 
     /// Runs the follow-up request of every offer that needs one, through the same limiter and
-    /// cache. An answer that cannot be read makes that offer invalid (it keeps its campaign);
-    /// refused credentials, rate limits and outages fail the page, which changes nothing.
+    /// cache; `true` when there was any. An answer that cannot be read makes that offer invalid
+    /// (it keeps its campaign); refused credentials, rate limits and outages fail the page,
+    /// which changes nothing.
     async fn fetch_details(
         &self,
         conn: &dyn Connector,
@@ -307,8 +308,9 @@ impl Scaffold {
         rps: Option<Decimal>,
         page: &mut Page,
         report: &mut FetchReport,
-    ) -> Result<(), FetchFailure> {
+    ) -> Result<bool, FetchFailure> {
         let secrets = Self::secrets(conn, creds);
+        let mut any = false;
         for slot in page.offers.iter_mut() {
             let Ok(offer) = slot else { continue };
             let Some(req) = conn.detail_request(creds, offer) else { continue };
@@ -321,6 +323,7 @@ impl Scaffold {
                     continue;
                 }
             };
+            any = true;
             match self.fetch(conn, creds, rps, &req, true, |r| Ok(r.clone())).await {
                 Ok((resp, r)) => {
                     report.rate_limit_waits.extend(r.rate_limit_waits);
@@ -333,7 +336,7 @@ impl Scaffold {
                 Err(f) => return Err(f),
             }
         }
-        Ok(())
+        Ok(any)
     }
 
     /// One request with the account's rate limit, the cache and retries, parsed by `parse`.
@@ -390,7 +393,7 @@ impl Scaffold {
                     match parsed {
                         Ok(parsed) => {
                             report.body_hash = Sha256::digest(&resp.body).into();
-                            if use_cache || stale.is_none() {
+                            if self.cfg.cache_max_mib > 0 && (use_cache || stale.is_none()) {
                                 let etag = resp.headers.get("etag").cloned();
                                 let last_modified = resp.headers.get("last-modified").cloned();
                                 self.cache.insert(key, CachedPage { fetched_at: Instant::now(), etag, last_modified, resp }).await;

@@ -105,7 +105,7 @@ impl From<campaign::Model> for Campaign {
             devices: list(&c.devices),
             expires_at: c.expires_at,
             locked_columns: list(&c.locked_columns),
-            provenance: crate::schema::types::JsonValue(serde_json::from_str(&c.provenance).unwrap_or_default()),
+            provenance: crate::schema::types::JsonValue(serde_json::to_value(domain::model::provenance(&c.provenance)).unwrap_or_default()),
             exchange_rate: c.exchange_rate.as_deref().map(|d| money::from_db(d).into()),
             first_seen_at: c.first_seen_at,
             last_seen_at: c.last_seen_at,

@@ -1,0 +1,209 @@
+//! What a refresh writes, row by row, counted by triggers the test installs on every table
+//! (SQLite and PostgreSQL): an unchanged re-sync writes no offer data at all, a payout-only
+//! change writes only that campaign's changed rows, and a skipped offer is logged when its
+//! verdict changes, not on every refresh.
+
+use std::collections::BTreeMap;
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde_json::{Value, json};
+
+use crate::{
+    api::everflow_integration,
+    harness::App,
+    sync::{fake_everflow, finalize, last_run, lock, offer, run_id, sync_now},
+};
+
+/// Tables holding offer data: a refresh that changes nothing must not write any of them.
+const OFFER_TABLES: &[&str] = &[
+    "campaigns",
+    "campaign_countries",
+    "campaign_payouts",
+    "campaign_caps",
+    "campaign_publisher_payouts",
+    "skipped_offers",
+    "preview_offers",
+];
+
+/// Bookkeeping a run may write whatever the feed says: its own row and request, its events
+/// (progress for subscribers), its run-level log lines, the integration's lease and schedule,
+/// the account's rate budget, the agent's heartbeat, the API token's last use, and the audit
+/// entry of the admin's "sync now".
+const RUN_TABLES: &[&str] =
+    &["sync_runs", "sync_requests", "events", "log_entries", "integrations", "rate_budgets", "agent_heartbeats", "api_tokens", "audit_log"];
+
+async fn tables(db: &sea_orm::DatabaseConnection) -> Vec<String> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'",
+        _ => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    };
+    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.expect("tables");
+    rows.iter().map(|r| r.try_get::<String>("", "name").expect("name")).filter(|t| t != "write_audit" && t != "seaql_migrations").collect()
+}
+
+/// Installs a row-level trigger on every table: each insert, update and delete leaves a
+/// `write_audit` row (table, operation, campaign id where the table has one).
+async fn audit(db: &sea_orm::DatabaseConnection) {
+    let pg = db.get_database_backend() == DbBackend::Postgres;
+    db.execute_unprepared("CREATE TABLE write_audit (tbl TEXT NOT NULL, op TEXT NOT NULL, cid BIGINT)").await.expect("audit table");
+    if pg {
+        db.execute_unprepared(
+            "CREATE FUNCTION audit_row() RETURNS trigger AS $$
+             DECLARE r RECORD; cid BIGINT;
+             BEGIN
+               IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+               cid := CASE TG_ARGV[0] WHEN '' THEN NULL ELSE (to_jsonb(r) ->> TG_ARGV[0])::BIGINT END;
+               INSERT INTO write_audit VALUES (TG_TABLE_NAME, TG_OP, cid);
+               RETURN NULL;
+             END $$ LANGUAGE plpgsql",
+        )
+        .await
+        .expect("audit function");
+    }
+    for t in tables(db).await {
+        let col = match t.as_str() {
+            "campaigns" => "id",
+            t if t.starts_with("campaign_") => "campaign_id",
+            _ => "",
+        };
+        if pg {
+            db.execute_unprepared(&format!(
+                "CREATE TRIGGER audit_{t} AFTER INSERT OR UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION audit_row('{col}')"
+            ))
+            .await
+            .expect("trigger");
+        } else {
+            for (op, row) in [("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")] {
+                let cid = if col.is_empty() { "NULL".to_string() } else { format!("{row}.{col}") };
+                db.execute_unprepared(&format!(
+                    "CREATE TRIGGER audit_{t}_{op} AFTER {op} ON {t} BEGIN INSERT INTO write_audit VALUES ('{t}', '{op}', {cid}); END"
+                ))
+                .await
+                .expect("trigger");
+            }
+        }
+    }
+}
+
+/// Rows written since the last call, per table and operation, with the campaign ids touched;
+/// then clears the audit.
+async fn writes(db: &sea_orm::DatabaseConnection) -> BTreeMap<String, (BTreeMap<String, i64>, Vec<i64>)> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT tbl, op, cid FROM write_audit"))
+        .await
+        .expect("audit rows");
+    db.execute_unprepared("DELETE FROM write_audit").await.expect("clear audit");
+    let mut out: BTreeMap<String, (BTreeMap<String, i64>, Vec<i64>)> = BTreeMap::new();
+    for r in rows {
+        let t: String = r.try_get("", "tbl").expect("tbl");
+        let op: String = r.try_get("", "op").expect("op");
+        let e = out.entry(t).or_default();
+        *e.0.entry(op).or_default() += 1;
+        if let Ok(Some(cid)) = r.try_get::<Option<i64>>("", "cid") {
+            e.1.push(cid);
+        }
+    }
+    out
+}
+
+async fn logs_for(app: &App, id: &str, offer: &str) -> Vec<Value> {
+    let d = app
+        .ok(
+            "query($id: ID!) { logs(filter: {integrationId: $id}, first: 200) { edges { node { code offerExternalId runId } } } }",
+            json!({"id": id}),
+        )
+        .await;
+    d["logs"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e["node"].clone())
+        .filter(|n| n["offerExternalId"] == offer)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_refresh_writes_only_what_changed() {
+    // Twenty offers at 2.50 in two countries, and one at 0.50 that `minPayout: 1` skips.
+    let mut feed: Vec<Value> = (1..=20).map(|k| offer(k, "2.50", &["US", "CA"])).collect();
+    feed.push(offer(21, "0.50", &["US"]));
+    let (url, fake) = fake_everflow(feed).await;
+    let app = App::start(true).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    let q = "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {filters: {countryMode: BLOCK, countries: [],
+        minPayout: \"1\", os: ALL, offerModels: [], skipWithoutPreviewUrl: false, countryPayouts: [], compareCurrency: \"USD\"}}) { version } }";
+    let d = app.ok(q, json!({"id": id, "v": v})).await;
+    finalize(&app, &id, d["updateIntegration"]["version"].as_i64().unwrap_or_default()).await;
+    let run = last_run(&app, &id, 0).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["counters"]["created"], 20, "{run}");
+    assert_eq!(run["filterCounts"]["PAYOUT_BELOW_MIN"], 1, "{run}");
+    assert_eq!(logs_for(&app, &id, "21").await.len(), 1, "the skipped offer is logged with its reason on the first import");
+    audit(&app.db).await;
+
+    // Unchanged re-sync: no offer table is written; the skipped offer is counted again but not
+    // logged again; only run bookkeeping is written.
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(run["counters"]["unchanged"], 20, "{run}");
+    assert_eq!(run["filterCounts"]["PAYOUT_BELOW_MIN"], 1, "per-reason counts are on every run: {run}");
+    let w = writes(&app.db).await;
+    for t in OFFER_TABLES {
+        assert!(!w.contains_key(*t), "an unchanged re-sync wrote {t}: {w:?}");
+    }
+    for t in w.keys() {
+        assert!(RUN_TABLES.contains(&t.as_str()), "an unchanged re-sync wrote {t}, which is not run bookkeeping: {w:?}");
+    }
+    assert_eq!(logs_for(&app, &id, "21").await.len(), 1, "an unchanged verdict is not logged again");
+
+    // One payout changes: that campaign's row and its changed payout rows, nothing else.
+    let c5: i64 = {
+        let d = app.ok("query($id: ID!) { campaigns(filter: {integrationId: $id, externalIds: [\"5\"]}, first: 5) { edges { node { id externalId } } } }", json!({"id": id})).await;
+        let e = d["campaigns"]["edges"].as_array().cloned().unwrap_or_default();
+        let n = e.iter().find(|e| e["node"]["externalId"] == "5").expect("campaign 5");
+        n["node"]["id"].as_str().and_then(|s| s.parse().ok()).expect("id")
+    };
+    lock(&fake).offers[4] = offer(5, "3.00", &["US", "CA"]);
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(run["counters"]["updated"], 1, "{run}");
+    let w = writes(&app.db).await;
+    assert_eq!(w.get("campaigns").map(|(ops, _)| ops.clone()), Some(BTreeMap::from([("UPDATE".to_string(), 1)])), "{w:?}");
+    assert!(!w.contains_key("campaign_countries"), "countries did not change: {w:?}");
+    for (t, (ops, cids)) in &w {
+        if OFFER_TABLES.contains(&t.as_str()) && t != "skipped_offers" {
+            assert!(cids.iter().all(|c| *c == c5), "{t} rows of other campaigns were written: {w:?}");
+            assert!(ops.values().sum::<i64>() <= 2, "{t}: more than the changed row was rewritten: {w:?}");
+        }
+    }
+    let d =
+        app.ok("query($id: ID!) { campaign(id: $id) { revenue payout payouts { revenue payout } } }", json!({"id": c5.to_string()})).await;
+    assert_eq!(d["campaign"]["revenue"], "3", "{d}");
+    assert_eq!(d["campaign"]["payout"], "2.4", "{d}");
+    assert!(d["campaign"]["payouts"].as_array().is_some_and(|p| p.iter().all(|p| p["revenue"] == "3")), "{d}");
+
+    // Verdicts that change are logged: offer 21 now pays enough and is imported; offer 1 now
+    // pays too little and is skipped (logged once, however many refreshes follow).
+    {
+        let mut f = lock(&fake);
+        f.offers[20] = offer(21, "5.00", &["US"]);
+        f.offers[0] = offer(1, "0.10", &["US", "CA"]);
+    }
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(run["counters"]["created"], 1, "{run}");
+    assert_eq!(run["filterCounts"]["PAYOUT_BELOW_MIN"], 1, "{run}");
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(run["filterCounts"]["PAYOUT_BELOW_MIN"], 1, "{run}");
+    assert_eq!(logs_for(&app, &id, "1").await.iter().filter(|l| l["code"] == "PAYOUT_BELOW_MIN").count(), 1);
+    // Back to importable and skipped again: logged again, since the verdict changed twice.
+    lock(&fake).offers[0] = offer(1, "2.50", &["US", "CA"]);
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&run)).await;
+    lock(&fake).offers[0] = offer(1, "0.10", &["US", "CA"]);
+    sync_now(&app, &id).await;
+    last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(logs_for(&app, &id, "1").await.iter().filter(|l| l["code"] == "PAYOUT_BELOW_MIN").count(), 2);
+}
