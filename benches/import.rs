@@ -162,7 +162,8 @@ macro_rules! insert_rows {
 async fn floor_child(fake: &str, db_url: &str, page_size: u32) -> anyhow::Result<u64> {
     const TABLE: &str = "CREATE TABLE offers (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, preview_url TEXT,
         tracking_url TEXT, currency TEXT, payout TEXT, status TEXT NOT NULL, countries TEXT NOT NULL)";
-    let db = sea_orm::Database::connect(db_url).await?;
+    // The same connection settings as offerbridge (SQLite: WAL, synchronous NORMAL).
+    let db = domain::db::connect(db_url).await?;
     db.execute_unprepared(TABLE).await?;
     let http = reqwest::Client::new();
     let (mut pg_tx, mut lite_tx) = match db.get_database_backend() {
@@ -184,11 +185,13 @@ async fn floor_child(fake: &str, db_url: &str, page_size: u32) -> anyhow::Result
         parse += t.elapsed();
         let t = Instant::now();
         let last = page >= env.response.data.page_count;
-        let batch: Vec<FloorRow> = env
-            .response
-            .data
-            .data
-            .into_values()
+        // In feed order (the map is keyed by id): inserts into the primary key stay local.
+        let mut rows_in_order: Vec<(u64, Row)> =
+            env.response.data.data.into_iter().map(|(k, r)| (k.parse().unwrap_or(u64::MAX), r)).collect();
+        rows_in_order.sort_by_key(|(k, _)| *k);
+        let batch: Vec<FloorRow> = rows_in_order
+            .into_iter()
+            .map(|(_, r)| r)
             .map(|r| {
                 let countries = r.country.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default();
                 (

@@ -1,7 +1,12 @@
 //! Events and logs: the only channel from the agent to subscribers in other processes.
 //!
-//! The agent appends rows to `events` (a global, growing `seq`); each gateway process polls
-//! by sequence and fans out to its subscribers. Payloads are JSON documents typed here.
+//! The agent appends rows to `events` (a global, growing `seq`); each gateway process reads
+//! them by sequence and fans out to its subscribers. Payloads are JSON documents typed here.
+//!
+//! Readers are woken rather than left to poll: an append wakes this process's reader
+//! ([`WRITTEN`], the agent embedded in `serve`), and on PostgreSQL it also sends
+//! `NOTIFY offerbridge_events`, delivered at commit to gateways in other processes. Polling
+//! remains the fallback (SQLite with the agent in another process).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
@@ -68,6 +73,28 @@ impl From<log_entry::Model> for LogLine {
     }
 }
 
+/// Wakes this process's event readers when an event was written here. The writing transaction
+/// may commit a moment later, so a reader looks again a few times over the next ~60 ms.
+pub static WRITTEN: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Appends in this process so far: a reader that was busy when [`WRITTEN`] fired sees the
+/// count move and reads again instead of missing the wake-up.
+pub static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The PostgreSQL channel every append notifies (delivered when its transaction commits).
+pub const CHANNEL: &str = "offerbridge_events";
+
+/// Tells readers that events were written: this process's at once, other processes' (on
+/// PostgreSQL) when the transaction commits.
+async fn written(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared(&format!("NOTIFY {CHANNEL}")).await?;
+    }
+    WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    WRITTEN.notify_waiters();
+    Ok(())
+}
+
 /// Appends one event.
 pub async fn append(
     db: &impl ConnectionTrait,
@@ -88,6 +115,7 @@ pub async fn append(
     }
     .insert(db)
     .await?;
+    written(db).await?;
     Ok(row.seq)
 }
 
@@ -146,6 +174,7 @@ pub async fn log_many(db: &impl ConnectionTrait, rows: Vec<log_entry::ActiveMode
             })
             .collect();
         event::Entity::insert_many(events).exec_without_returning(db).await?;
+        written(db).await?;
     }
     Ok(())
 }

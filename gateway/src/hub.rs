@@ -1,8 +1,9 @@
 //! One event poller per gateway process, fanning out to every subscriber.
 //!
 //! The agent may be another process (or machine): the `events` table is the only channel.
-//! The poller reads `seq > last` every `event_poll_interval` (100 ms by default) and
-//! broadcasts each row; subscribers first replay what they missed from the table, then follow
+//! The reader reads `seq > last` as soon as it is told events were written (an append in this
+//! process, or a PostgreSQL `NOTIFY` from another one; see `domain::events`), and at the latest
+//! every `event_poll_interval` (100 ms by default), and broadcasts each row; subscribers first replay what they missed from the table, then follow
 //! the broadcast, skipping what they already delivered, so a client that reconnects with the
 //! last sequence it saw misses nothing.
 //!
@@ -48,18 +49,45 @@ impl Hub {
         let mut last = latest_seq(&db).await?;
         let cursor = Arc::new(AtomicI64::new(last));
         let hub = Self { tx: tx.clone(), db: db.clone(), cursor: cursor.clone() };
+        let remote = Arc::new(tokio::sync::Notify::new());
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            tokio::spawn(listen(db.clone(), remote.clone(), shutdown.clone()));
+        }
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // The first missing sequence number and when it was first noticed.
             let mut gap: Option<(i64, Instant)> = None;
+            // After a wake-up, look again after these pauses until something arrives: an
+            // append in this process wakes us before its transaction commits.
+            let mut retries: &[u64] = &[];
+            let writes = || domain::events::WRITES.load(Ordering::SeqCst);
+            let mut seen_writes = writes();
             loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => {}
+                // Registered before the count is read, so no wake-up falls between the two.
+                let local = domain::events::WRITTEN.notified();
+                tokio::pin!(local);
+                local.as_mut().enable();
+                let woken = writes() != seen_writes
+                    || tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tick.tick() => false,
+                        _ = &mut local => true,
+                        _ = remote.notified() => true,
+                        _ = tokio::time::sleep(Duration::from_millis(retries.first().copied().unwrap_or(0))), if !retries.is_empty() => {
+                            retries = &retries[1..];
+                            false
+                        }
+                    };
+                if woken {
+                    seen_writes = writes();
+                    retries = &[2, 4, 8, 16, 32];
                 }
                 match after(&db, None, last, 1000).await {
                     Ok(rows) => {
+                        if !rows.is_empty() {
+                            retries = &[];
+                        }
                         for r in rows {
                             if r.seq > last + 1 {
                                 let since = match gap {
@@ -105,6 +133,44 @@ impl Hub {
     /// Every event up to this sequence has been broadcast.
     pub fn cursor(&self) -> i64 {
         self.cursor.load(Ordering::SeqCst)
+    }
+}
+
+/// Wakes the reader on every `NOTIFY offerbridge_events` (PostgreSQL): appends by agents in
+/// other processes reach subscribers when they commit, not a poll later. The listener
+/// reconnects by itself; while it cannot, polling still delivers every event.
+async fn listen(db: DatabaseConnection, wake: Arc<tokio::sync::Notify>, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        let listener = async {
+            let mut l = sea_orm::sqlx::postgres::PgListener::connect_with(db.get_postgres_connection_pool()).await?;
+            l.listen(domain::events::CHANNEL).await?;
+            Ok::<_, sea_orm::sqlx::Error>(l)
+        };
+        let mut l = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            l = listener => match l {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot LISTEN for events; polling until it can");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    }
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = l.recv() => match n {
+                    Ok(_) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event LISTEN connection lost; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -186,8 +186,13 @@ fn with_status(resp: GraphQLResponse, headers: &HeaderMap) -> Response {
     out
 }
 
+/// The WebSocket read buffer (bytes); larger client messages still arrive whole.
+const WS_READ_BUFFER: usize = 4096;
+
 async fn graphql_ws(State((state, schema)): S, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
+    // Client messages are small; tungstenite zero-fills its whole read buffer before every read
+    // of a socket, so a 128 KiB default costs 128 KiB of memset per subscriber per wake-up.
+    upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).read_buffer_size(WS_READ_BUFFER).on_upgrade(move |stream| {
         let db = state.db.clone();
         GraphQLWebSocket::new(stream, schema, protocol)
             .on_connection_init(move |payload| async move {

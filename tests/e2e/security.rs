@@ -1111,3 +1111,64 @@ async fn a_password_inside_an_api_url_is_never_shown() {
     assert!(!text.contains("hunter2") && !text.contains("bob"), "{text}");
     assert_eq!(last4(&d["integration"], "api_url")["last4"], "http://***@127.0.0.1:9/v1");
 }
+
+/// Events are pushed, not polled: with the poll interval set to an hour, an event appended in
+/// this process (the agent embedded in `serve`) reaches a subscriber at once; on PostgreSQL an
+/// append also sends `NOTIFY offerbridge_events`, and a `NOTIFY` from another process (here a
+/// row inserted and notified over a separate connection, as an agent process would) wakes the
+/// gateway too.
+#[tokio::test]
+async fn events_reach_subscribers_without_waiting_for_a_poll() {
+    let app = App::start_with(false, |c| c.gateway.event_poll_interval = Duration::from_secs(3600)).await;
+    let (id, _) = everflow_integration(&app, "http://127.0.0.1:9").await;
+    let iid: i64 = id.parse().unwrap_or_default();
+    let progress = |n: i64| json!({"run_id": 0, "status": "running", "phase": "fetching", "pages_done": n});
+    let mut ws = ws_connect(&app, &app.admin_token).await;
+    ws.subscribe(
+        "a",
+        &format!("subscription($id: ID!, $s: Int!) {{ integrationEvents(integrationId: $id, afterSequence: $s) {{ {EVENT} }} }}"),
+        json!({"id": id, "s": max_seq(&app.db).await}),
+    )
+    .await;
+    // The subscription may register a moment after `subscribe` is sent: append until one
+    // arrives (each append is its own wake-up; none is polled for within the hour).
+    let mut first = None;
+    for n in 0..20 {
+        let s = events::append(&app.db, events::kind::RUN_PROGRESS, Some(iid), None, None, &progress(n)).await.expect("append");
+        if let Some(Msg::Next(p)) = ws.try_next("a", 1).await {
+            first = Some((s, p));
+            break;
+        }
+    }
+    let (_, p) = first.expect("an event appended in this process never reached the subscriber without a poll");
+    assert!(p.get("errors").is_none(), "{p}");
+    // Drain what the loop appended, then one more: it arrives on its own wake-up.
+    while ws.try_next("a", 1).await.is_some() {}
+    let s = events::append(&app.db, events::kind::RUN_PROGRESS, Some(iid), None, None, &progress(99)).await.expect("append");
+    assert_eq!(seq(&ws.event("a", 10).await), s, "a single append is delivered without a poll");
+
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        ws.close().await;
+        return;
+    }
+    // An append notifies the channel (delivered at commit)...
+    let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(app.db.get_postgres_connection_pool()).await.expect("listener");
+    listener.listen(events::CHANNEL).await.expect("listen");
+    let s = events::append(&app.db, events::kind::RUN_PROGRESS, Some(iid), None, None, &progress(100)).await.expect("append");
+    let n = tokio::time::timeout(Duration::from_secs(10), listener.recv()).await.expect("no NOTIFY within 10 s").expect("recv");
+    assert_eq!(n.channel(), events::CHANNEL);
+    assert_eq!(seq(&ws.event("a", 10).await), s);
+    // ...and the gateway wakes on a NOTIFY it did not cause: a row written by "another process"
+    // (a plain INSERT, which does not touch this process's wake-up) followed by a NOTIFY.
+    let other = domain::db::connect(&app.config.database_url).await.expect("second connection");
+    let insert = format!(
+        "INSERT INTO events (integration_id, run_id, preview_id, kind, payload, created_at) VALUES ({iid}, NULL, NULL, 'run_progress', '{}', now()) RETURNING seq",
+        progress(101)
+    );
+    let row =
+        other.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, insert)).await.expect("insert").expect("row");
+    let s: i64 = row.try_get("", "seq").expect("seq");
+    other.execute_unprepared(&format!("NOTIFY {}", events::CHANNEL)).await.expect("notify");
+    assert_eq!(seq(&ws.event("a", 10).await), s, "a NOTIFY from another connection wakes the gateway");
+    ws.close().await;
+}
