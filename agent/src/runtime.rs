@@ -1015,6 +1015,11 @@ impl Agent {
                 })
                 .collect();
             let t = now();
+            if cursor.page == 1
+                && let Some(total) = page.total_records
+            {
+                tally.seen.expect(total);
+            }
             let evaluated = evaluate::evaluate_page(&page, &rules, i.id, run.id, Utc::now(), &mut tally);
             // Platforms that send a record count but no page count (Everflow's `total_count`)
             // still get an honest total.

@@ -40,6 +40,13 @@ impl SeenIds {
     pub fn contains(&self, id: &str) -> bool {
         self.0.contains(&Self::key(id))
     }
+
+    /// Sizes the set once for a feed of `records` offers (as the platform announces it, capped
+    /// at 10 million): growing it by doubling would hold the old and the new table at once.
+    pub fn expect(&mut self, records: u64) {
+        let want = usize::try_from(records.min(10_000_000)).unwrap_or(0);
+        self.0.reserve(want.saturating_sub(self.0.len()));
+    }
 }
 
 /// What a run has counted so far.
