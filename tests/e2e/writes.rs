@@ -207,3 +207,38 @@ async fn a_refresh_writes_only_what_changed() {
     last_run(&app, &id, run_id(&run)).await;
     assert_eq!(logs_for(&app, &id, "1").await.iter().filter(|l| l["code"] == "PAYOUT_BELOW_MIN").count(), 2);
 }
+
+/// The plain-text description is derived from the HTML one and follows it: at import, when the
+/// advertiser changes the description (an updatable column), and when an admin edits it.
+#[tokio::test]
+async fn the_plain_text_description_follows_the_description() {
+    let (url, fake) = fake_everflow(vec![offer(1, "2.50", &["US"])]).await;
+    let app = App::start(true).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    let q = "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {
+        settings: {refreshMinutes: 60, updatableColumns: [TITLE, DESCRIPTION, REVENUE, PAYOUT], redirectType: HTTP_302}}) { version } }";
+    app.ok(q, json!({"id": id, "v": v})).await;
+    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    let run = last_run(&app, &id, 0).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let c = campaign_text(&app, &id).await;
+    assert_eq!(c["descriptionText"], "Great", "{c}");
+
+    lock(&fake).offers[0]["html_description"] = json!("<p>Deposit &amp; <b>play</b></p>");
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(run["counters"]["updated"], 1, "{run}");
+    let c = campaign_text(&app, &id).await;
+    assert_eq!(c["description"], "<p>Deposit &amp; <b>play</b></p>", "{c}");
+    assert_eq!(c["descriptionText"], "Deposit & play", "the text follows an upstream change: {c}");
+
+    app.ok("mutation($id: ID!) { updateCampaign(id: $id, input: {description: \"<i>Mine</i> &lt;3\"}) { id } }", json!({"id": c["id"]}))
+        .await;
+    let c = campaign_text(&app, &id).await;
+    assert_eq!(c["descriptionText"], "Mine <3", "the text follows a hand edit: {c}");
+}
+
+async fn campaign_text(app: &App, id: &str) -> Value {
+    let q = "query($id: ID!) { campaigns(filter: {integrationId: $id}, first: 5) { edges { node { id description descriptionText } } } }";
+    app.ok(q, json!({"id": id})).await["campaigns"]["edges"][0]["node"].clone()
+}

@@ -352,6 +352,8 @@ fn apply_edit(am: &mut campaign::ActiveModel, c: &campaign::Model, input: &Campa
     }
     if let Some(d) = &input.description {
         am.description = Set(Some(d.clone()));
+        // The plain text is derived from the description; it follows every edit.
+        am.description_text = Set(agent::offer::plain_text(None, Some(d)));
         cols.push("description");
     }
     for (field, col, v) in
@@ -464,6 +466,7 @@ fn restore(am: &mut campaign::ActiveModel, s: &serde_json::Value) {
         am.title = Set(v);
     }
     am.description = Set(str_of("description"));
+    am.description_text = Set(agent::offer::plain_text(None, str_of("description").as_deref()));
     am.preview_url = Set(str_of("preview_url"));
     am.tracking_url = Set(str_of("tracking_url"));
     if let Some(v) = str_of("status") {
