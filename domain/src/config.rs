@@ -172,6 +172,72 @@ impl Default for AgentConfig {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
 
+/// Keys read from `OFFERBRIDGE_*` that are not configuration keys: `OFFERBRIDGE_CONFIG` names
+/// the file (the `--config` flag).
+const NOT_CONFIG: &[&str] = &["config"];
+
+/// Every configuration key as a dotted path (`listen`, `gateway.max_depth`, ...).
+fn known_keys() -> Vec<String> {
+    fn walk(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(m) = v {
+            for (k, x) in m {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                walk(x, &path, out);
+                out.push(path);
+            }
+        }
+    }
+    // Secrets are never serialised, so they are listed here.
+    let mut out = vec!["secret_key".to_string()];
+    walk(&serde_json::to_value(Config::default()).unwrap_or_default(), "", &mut out);
+    out
+}
+
+/// A misspelt key (`lisen`, `[gateway] max_dept`, `OFFERBRIDGE_LISEN`) would be ignored and
+/// its default used in silence: refuse it, name where it came from, and suggest the nearest key.
+fn refuse_unknown_keys(fig: &Figment) -> Result<(), ConfigError> {
+    fn walk(d: &figment::value::Dict, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in d {
+            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                figment::value::Value::Dict(_, inner) => walk(inner, &path, out),
+                _ => out.push(path),
+            }
+        }
+    }
+    let known = known_keys();
+    let mut given = vec![];
+    for dict in figment::Provider::data(fig).map_err(|e| ConfigError(e.to_string()))?.values() {
+        walk(dict, "", &mut given);
+    }
+    let env = |path: &str| format!("OFFERBRIDGE_{}", path.to_ascii_uppercase().replace('.', "__"));
+    let mut errors = vec![];
+    for path in given {
+        if known.contains(&path) || NOT_CONFIG.contains(&path.as_str()) {
+            continue;
+        }
+        let from_env = fig.find_metadata(&path).is_some_and(|m| m.name.contains("environment"));
+        let last = |p: &str| p.rsplit('.').next().unwrap_or(p).to_string();
+        let nearest = known
+            .iter()
+            .map(|k| (strsim::levenshtein(&last(&path), &last(k)).min(strsim::levenshtein(&path, k)), k))
+            .filter(|(d, k)| *d <= 2.max(last(k).len() / 4))
+            .min_by_key(|(d, k)| (*d, k.len()))
+            .map(|(_, k)| k.clone());
+        let (name, hint) = if from_env {
+            (env(&path), nearest.map(|k| format!("; did you mean {}?", env(&k))))
+        } else {
+            (format!("'{path}'"), nearest.map(|k| format!("; did you mean '{k}'?")))
+        };
+        errors.push(format!(
+            "unknown configuration key {name} ({}){}",
+            if from_env { "environment" } else { "configuration file" },
+            hint.unwrap_or_else(|| " (every key is listed in the README)".into())
+        ));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ConfigError(errors.join("; "))) }
+}
+
 impl Config {
     /// Loads defaults, then `file` (or `./offerbridge.toml` when present), then the environment.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
@@ -189,6 +255,7 @@ impl Config {
         if let Ok(url) = std::env::var("DATABASE_URL") {
             fig = fig.merge(Serialized::default("database_url", url));
         }
+        refuse_unknown_keys(&fig)?;
         let mut cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
         if cfg.database_url.is_empty() {
             cfg.database_url = format!("sqlite://{}?mode=rwc", cfg.data_dir.join("offerbridge.db").display());

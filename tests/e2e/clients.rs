@@ -162,14 +162,14 @@ async fn a_sigkilled_agent_process_is_taken_over_and_the_import_converges() {
 }
 
 /// The crash test: agent processes are SIGKILLed at random points of an import (before their
-/// first claim, mid-page, mid-write, during recovery) `OFFERBRIDGE_CRASH_KILLS` times (20 in
+/// first claim, mid-page, mid-write, during recovery) `OB_TEST_CRASH_KILLS` times (20 in
 /// CI; the soak in RELIABILITY.md runs 200), with no "sync now" and no other manual step. Then
 /// one agent runs undisturbed, and the data must have converged: one campaign per offer, no run
 /// left RUNNING or QUEUED, every interrupted run closed as AGENT_LOST, the first-import request
 /// served, and an admin's hand edit made between two kills kept.
 #[tokio::test]
 async fn agents_killed_at_random_points_converge_without_a_manual_step() {
-    let kills: u32 = std::env::var("OFFERBRIDGE_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let kills: u32 = std::env::var("OB_TEST_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() as u64).unwrap_or(7) | 1;
     println!("crash test: {kills} kills, seed {seed}");
     let mut next = move |lo: u64, hi: u64| {

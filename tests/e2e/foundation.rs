@@ -75,3 +75,39 @@ async fn queries_over_get_and_graphiql_in_a_browser() {
     let html = page.text().await.unwrap_or_default();
     assert!(html.contains("graphiql") && html.contains("/graphql/ws"), "GraphiQL page must wire the WebSocket endpoint");
 }
+
+/// A misspelt configuration key would silently leave its default in force: every command
+/// refuses it, names where it came from, suggests the nearest key, and creates nothing.
+#[test]
+fn unknown_configuration_keys_are_refused_with_the_nearest_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |envs: &[(&str, &str)]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_offerbridge"));
+        c.arg("migrate").current_dir(dir.path()).env("OFFERBRIDGE_DATA_DIR", dir.path()).env_remove("DATABASE_URL");
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OFFERBRIDGE_")) {
+            c.env_remove(k);
+        }
+        c.env("OFFERBRIDGE_DATA_DIR", dir.path());
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run offerbridge");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, err) = run(&[("OFFERBRIDGE_LISEN", "127.0.0.1:0")]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("unknown configuration key OFFERBRIDGE_LISEN") && err.contains("did you mean OFFERBRIDGE_LISTEN?"), "{err}");
+    let (code, err) = run(&[("OFFERBRIDGE_GATEWAY__MAX_DEPT", "3")]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("did you mean OFFERBRIDGE_GATEWAY__MAX_DEPTH?"), "{err}");
+    std::fs::write(dir.path().join("offerbridge.toml"), "[gateway]\nmax_dept = 3\n").expect("write config");
+    let (code, err) = run(&[]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("unknown configuration key 'gateway.max_dept' (configuration file); did you mean 'gateway.max_depth'?"), "{err}");
+    assert!(!dir.path().join("offerbridge.db").exists(), "nothing is created under a refused configuration");
+    // Valid keys still work.
+    std::fs::write(dir.path().join("offerbridge.toml"), "[gateway]\nmax_depth = 12\n").expect("write config");
+    let (code, err) =
+        run(&[("OFFERBRIDGE_AGENT__CONCURRENCY", "2"), ("OFFERBRIDGE_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")]);
+    assert_eq!(code, Some(0), "{err}");
+}
