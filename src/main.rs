@@ -82,14 +82,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Token { command: TokenCommand::Create { role, name } } => {
             let role = Role::parse(&role).with_context(|| format!("unknown role '{role}', expected admin, editor or viewer"))?;
-            let db = open(&config).await?;
+            let db = open(&config, false).await?;
             let (_, token) = domain::tokens::create(&db, &name, role).await?;
             println!("{token}");
             eprintln!("Created a {role} token named '{name}'. It is shown only once: store it now.");
             Ok(())
         }
         Command::Token { command: TokenCommand::List } => {
-            let db = open(&config).await?;
+            let db = open(&config, false).await?;
             println!("{:<5} {:<24} {:<7} {:<9} {:<25} {:<25} revoked", "id", "name", "role", "starts", "created", "last used");
             for t in domain::tokens::list(&db).await? {
                 let when =
@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token { command: TokenCommand::Revoke { token } } => {
-            let db = open(&config).await?;
+            let db = open(&config, false).await?;
             match domain::tokens::revoke(&db, &token).await? {
                 0 => anyhow::bail!("no active token with id or name '{token}' (see `offerbridge token list`)"),
                 n => {
@@ -135,7 +135,7 @@ async fn sync(config: Config, integration: &str, dry_run: bool) -> anyhow::Resul
     config.agent.cache_max_mib = 0;
 
     let config = Arc::new(config);
-    let db = open(&config).await?;
+    let db = open(&config, false).await?;
     let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
     cipher.verify_installation(&db).await.map_err(anyhow::Error::msg)?;
     let row = match integration.parse::<i64>() {
@@ -241,15 +241,38 @@ fn init_tracing(config: &Config) {
     if config.log_json { b.json().init() } else { b.init() }
 }
 
-async fn open(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
+/// Opens the database and applies pending migrations. Only `serve` and `migrate` create a
+/// SQLite file (`create`): any other command run in the wrong folder would otherwise start on a
+/// new, empty database in silence, so it says which file it looked for instead.
+async fn open(config: &Config, create: bool) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    if !create
+        && let Some(path) = sqlite_file(&config.database_url)
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "no database at {}: `offerbridge serve` or `offerbridge migrate` creates it. Run this command with the same data folder \
+             (data_dir, now {}) or DATABASE_URL as the service",
+            path.display(),
+            config.data_dir.display()
+        );
+    }
     let db = domain::db::connect(&config.database_url).await.context("cannot connect to the database")?;
     domain::db::migrate(&db).await.context("migrations failed")?;
     Ok(db)
 }
 
+/// The file of a SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`); `None` for other
+/// databases and in-memory ones.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
 async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let db = open(&config).await?;
+    // `serve` (gateway and agent) is the one-command start that creates a SQLite database.
+    let db = open(&config, with_gateway && with_agent).await?;
     let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
     cipher.verify_installation(&db).await.map_err(anyhow::Error::msg)?;
     let shutdown = CancellationToken::new();

@@ -111,3 +111,33 @@ fn unknown_configuration_keys_are_refused_with_the_nearest_key() {
         run(&[("OFFERBRIDGE_AGENT__CONCURRENCY", "2"), ("OFFERBRIDGE_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")]);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// Only `serve` and `migrate` create a database: a command run in the wrong folder says which
+/// database it looked for instead of starting on a new, empty one.
+#[test]
+fn only_serve_and_migrate_create_a_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_offerbridge"));
+        c.args(args).current_dir(dir.path()).env_remove("DATABASE_URL");
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OFFERBRIDGE_")) {
+            c.env_remove(k);
+        }
+        c.env("OFFERBRIDGE_DATA_DIR", dir.path()).env("OFFERBRIDGE_SECRET_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+        let out = c.output().expect("run offerbridge");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let db = dir.path().join("offerbridge.db");
+    for args in [&["token", "list"][..], &["token", "create", "--role", "admin", "--name", "x"], &["sync", "1"]] {
+        let (code, _, err) = run(args);
+        assert_ne!(code, Some(0), "{args:?}: {err}");
+        assert!(err.contains(&format!("no database at {}", db.display())) && err.contains("offerbridge migrate"), "{args:?}: {err}");
+        assert!(!db.exists(), "{args:?} created a database");
+    }
+    let (code, _, err) = run(&["migrate"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(db.exists());
+    let (code, out, err) = run(&["token", "list"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("name"), "{out}");
+}

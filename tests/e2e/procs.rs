@@ -154,11 +154,13 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Runs migrations and creates an admin token (`offerbridge token create`), then starts
+    /// Runs migrations (`offerbridge migrate`) and creates an admin token (`offerbridge token create`), then starts
     /// `offerbridge gateway` and, with `with_agent`, `offerbridge agent`.
     pub async fn start(with_agent: bool) -> Stack {
         let db = TestDb::new().await;
         let dir = tempfile::tempdir().expect("tempdir");
+        let out = base_command(&db.url, dir.path()).arg("migrate").output().expect("run offerbridge migrate");
+        assert!(out.status.success(), "offerbridge migrate failed: {}", String::from_utf8_lossy(&out.stderr));
         let token = {
             let out = base_command(&db.url, dir.path())
                 .args(["token", "create", "--role", "admin", "--name", "client-tests"])
