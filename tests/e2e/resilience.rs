@@ -524,3 +524,31 @@ async fn an_unreachable_postgresql_is_named_within_seconds() {
     assert!(stderr.contains("cannot reach PostgreSQL at 127.0.0.1:1"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
+
+/// `agents` shows which agents are alive and what they run: an operator sees at once that no
+/// agent is alive (requests would stay PENDING), and a killed agent turns not alive once its
+/// heartbeat is older than the lease TTL.
+#[tokio::test]
+async fn the_agents_query_shows_live_and_dead_agents() {
+    let app = App::start_with(true, |c| {
+        c.agent.id = Some("agent-a".into());
+        c.agent.lease_ttl = Duration::from_secs(2);
+    })
+    .await;
+    let find = |list: &[Value], id: &str| list.iter().find(|a| a["id"] == id).cloned();
+    let a = eventually(10, "agent-a in agents", || async { find(&agent_list(&app).await, "agent-a") }).await;
+    assert_eq!(a["alive"], true, "{a}");
+    assert_eq!(a["runsInProgress"], 0, "{a}");
+    // A second agent, killed as a crash would (no graceful stop): no longer alive after 2 s.
+    let (_, handle) = app.spawn_agent("agent-b", |_| {});
+    let b = eventually(10, "agent-b alive", || async { find(&agent_list(&app).await, "agent-b").filter(|b| b["alive"] == true) }).await;
+    assert_eq!(b["runsInProgress"], 0, "{b}");
+    handle.abort();
+    eventually(15, "agent-b not alive", || async { find(&agent_list(&app).await, "agent-b").filter(|b| b["alive"] == false) }).await;
+    let a = find(&agent_list(&app).await, "agent-a").expect("agent-a");
+    assert_eq!(a["alive"], true, "the running agent stays alive: {a}");
+}
+
+async fn agent_list(app: &App) -> Vec<Value> {
+    app.ok("{ agents { id hostname alive lastSeenAt runsInProgress } }", json!({})).await["agents"].as_array().cloned().unwrap_or_default()
+}

@@ -4,10 +4,10 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::{
     db::now,
-    entity::{log_entry, sync_request, sync_run},
+    entity::{agent_heartbeat, log_entry, sync_request, sync_run},
     model as m,
 };
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Page, app, audit, paginate, parties::parse_id, types};
 use crate::{
@@ -157,8 +157,61 @@ pub(crate) fn levels_from(min: m::LogLevel) -> Vec<&'static str> {
 #[derive(Default)]
 pub struct RunsQuery;
 
+/// An agent process, as its heartbeat shows it.
+#[derive(SimpleObject)]
+pub struct AgentStatus {
+    /// `agent.id`, or `hostname-pid`.
+    pub id: String,
+    pub hostname: String,
+    pub started_at: DateTime<Utc>,
+    /// The agent writes this on every poll.
+    pub last_seen_at: DateTime<Utc>,
+    /// Seen within the lease TTL. An agent not alive holds no lease that counts: another
+    /// agent takes its work over.
+    pub alive: bool,
+    /// Runs this agent is running now.
+    pub runs_in_progress: i32,
+}
+
 #[Object]
 impl RunsQuery {
+    /// Every agent that ever ran against this database, most recently seen first: whether any
+    /// is alive (a request stays PENDING while none is), and what each is running.
+    async fn agents(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AgentStatus>> {
+        auth::read(ctx)?;
+        let db = &app(ctx).db;
+        let ttl = chrono::Duration::from_std(app(ctx).config.agent.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
+        let running: Vec<(Option<String>, i64)> = sync_run::Entity::find()
+            .select_only()
+            .column(sync_run::Column::AgentId)
+            .column_as(sync_run::Column::Id.count(), "n")
+            .filter(sync_run::Column::Status.eq(m::RunStatus::Running.as_str()))
+            .group_by(sync_run::Column::AgentId)
+            .into_tuple()
+            .all(db)
+            .await
+            .or_internal()?;
+        let t = now();
+        Ok(agent_heartbeat::Entity::find()
+            .order_by_desc(agent_heartbeat::Column::LastSeenAt)
+            .all(db)
+            .await
+            .or_internal()?
+            .into_iter()
+            .map(|h| AgentStatus {
+                runs_in_progress: running
+                    .iter()
+                    .find(|(a, _)| a.as_deref() == Some(h.agent_id.as_str()))
+                    .map_or(0, |(_, n)| i32::try_from(*n).unwrap_or(i32::MAX)),
+                alive: t - h.last_seen_at < ttl,
+                id: h.agent_id,
+                hostname: h.hostname,
+                started_at: h.started_at,
+                last_seen_at: h.last_seen_at,
+            })
+            .collect())
+    }
+
     /// Runs, newest first.
     async fn sync_runs(
         &self,
