@@ -20,50 +20,24 @@
 //!   offers changed their payout.
 //!
 //! Each figure is the median of `--runs` runs (default 3), each on a fresh database. Peak RSS is
-//! the child process's own (`wait4` `ru_maxrss`), so floor and offerbridge are measured alike.
+//! the child process's own (`getrusage(RUSAGE_CHILDREN)` in a `--measure` wrapper), so floor and
+//! offerbridge are measured alike.
+
+mod common;
 
 use std::{
     collections::HashMap,
     process::{Command, Stdio},
-    sync::{
-        Arc,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
-use axum::{
-    Router,
-    extract::{Query, State},
-    http::header,
-    response::IntoResponse,
-    routing::get,
-};
+use common::{Feed, KEY, gql};
 use domain::{Config, crypto::Cipher, model::Role};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-struct Feed {
-    /// Rendered pages per variant: `pages[variant][page - 1]`.
-    pages: Vec<Vec<bytes::Bytes>>,
-    context: bytes::Bytes,
-    variant: AtomicU32,
-}
-
-async fn api(State(f): State<Arc<Feed>>, Query(q): Query<HashMap<String, String>>) -> impl IntoResponse {
-    let body = if q.get("Method").map(String::as_str) == Some("getContext") {
-        f.context.clone()
-    } else {
-        let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let pages = &f.pages[f.variant.load(Ordering::SeqCst) as usize];
-        pages.get(page.saturating_sub(1)).cloned().unwrap_or_else(|| pages[pages.len() - 1].clone())
-    };
-    ([(header::CONTENT_TYPE, "application/json")], body)
-}
 
 struct Args {
     offers: u32,
@@ -295,13 +269,6 @@ impl Databases {
     }
 }
 
-async fn gql(http: &reqwest::Client, base: &str, token: &str, q: &str, v: Value) -> anyhow::Result<Value> {
-    let r: Value =
-        http.post(format!("{base}/graphql")).bearer_auth(token).json(&json!({"query": q, "variables": v})).send().await?.json().await?;
-    anyhow::ensure!(r.get("errors").is_none(), "GraphQL errors: {r}");
-    Ok(r["data"].clone())
-}
-
 /// Sets the integration up through the gateway, as an admin would; returns its id.
 async fn set_up(url: &str, fake: &str, page_size: u32, dir: &std::path::Path) -> anyhow::Result<(DatabaseConnection, i64)> {
     let mut cfg = Config { database_url: url.to_string(), data_dir: dir.to_path_buf(), ..Config::default() };
@@ -383,18 +350,9 @@ async fn main() -> anyhow::Result<()> {
     let a = args();
     let backend = if a.database_url.as_deref().is_some_and(|u| u.starts_with("postgres")) { "PostgreSQL" } else { "SQLite" };
     let pages = a.offers.div_ceil(a.page_size);
-    let render =
-        |variant| (1..=pages).map(|p| bytes::Bytes::from(agent::sample::hasoffers_page(a.offers, p, a.page_size, variant))).collect();
-    let feed = Arc::new(Feed {
-        pages: vec![render(0), render(1)],
-        context: agent::sample::hasoffers_context().into(),
-        variant: AtomicU32::new(0),
-    });
+    let feed = Arc::new(Feed::render(a.offers, a.page_size, &[0, 1], Duration::ZERO));
     let feed_mib = feed.pages[0].iter().map(bytes::Bytes::len).sum::<usize>() as f64 / 1048576.0;
-    let app = Router::new().route("/Apiv3/json", get(api)).with_state(feed.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let fake = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let fake = feed.serve().await?;
 
     let mut dbs =
         Databases { admin: a.database_url.clone().filter(|u| u.starts_with("postgres")), dir: tempfile::tempdir()?, made: vec![] };

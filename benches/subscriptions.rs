@@ -14,20 +14,15 @@
 //! offers with a 100 ms answer time per page, so the run lasts a few seconds and sends its
 //! progress (at most 4 events per second) and log events.
 
+mod common;
+
 use std::{
-    collections::HashMap,
     process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use axum::{
-    Router,
-    extract::{Query, State},
-    http::header,
-    response::IntoResponse,
-    routing::get,
-};
+use common::{Feed, KEY, gql};
 use domain::{Config, crypto::Cipher, model::Role};
 use futures::{SinkExt, StreamExt};
 use sea_orm::ConnectionTrait;
@@ -35,32 +30,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 use tokio_util::sync::CancellationToken;
 
-const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const PAGES: u32 = 40;
 const PAGE_SIZE: u32 = 250;
-
-struct Feed {
-    pages: Vec<bytes::Bytes>,
-    context: bytes::Bytes,
-}
-
-async fn api(State(f): State<Arc<Feed>>, Query(q): Query<HashMap<String, String>>) -> impl IntoResponse {
-    let body = if q.get("Method").map(String::as_str) == Some("getContext") {
-        f.context.clone()
-    } else {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        f.pages.get(page.saturating_sub(1)).cloned().unwrap_or_else(|| f.pages[f.pages.len() - 1].clone())
-    };
-    ([(header::CONTENT_TYPE, "application/json")], body)
-}
-
-async fn gql(http: &reqwest::Client, base: &str, token: &str, q: &str, v: Value) -> anyhow::Result<Value> {
-    let r: Value =
-        http.post(format!("{base}/graphql")).bearer_auth(token).json(&json!({"query": q, "variables": v})).send().await?.json().await?;
-    anyhow::ensure!(r.get("errors").is_none(), "GraphQL errors: {r}");
-    Ok(r["data"].clone())
-}
 
 /// One subscriber: connects, subscribes, then records (receipt instant, event) until the run
 /// finishes.
@@ -133,13 +104,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let backend = if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
 
-    let feed = Arc::new(Feed {
-        pages: (1..=PAGES).map(|p| agent::sample::hasoffers_page(PAGES * PAGE_SIZE, p, PAGE_SIZE, 0).into()).collect(),
-        context: agent::sample::hasoffers_context().into(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let fake = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, Router::new().route("/Apiv3/json", get(api)).with_state(feed)).await });
+    let fake = Arc::new(Feed::render(PAGES * PAGE_SIZE, PAGE_SIZE, &[0], Duration::from_millis(100))).serve().await?;
 
     let mut cfg = Config { database_url: url.clone(), data_dir: dir.path().to_path_buf(), ..Config::default() };
     cfg.agent.allowed_networks = vec!["127.0.0.1/32".into()];

@@ -298,9 +298,8 @@ impl Scaffold {
     }
 
     /// Runs the follow-up request of every offer that needs one, through the same limiter and
-    /// cache; `true` when there was any. An answer that cannot be read makes that offer invalid
-    /// (it keeps its campaign); refused credentials, rate limits and outages fail the page,
-    /// which changes nothing.
+    /// cache. An answer that cannot be read makes that offer invalid (it keeps its campaign);
+    /// refused credentials, rate limits and outages fail the page, which changes nothing.
     async fn fetch_details(
         &self,
         conn: &dyn Connector,
@@ -308,9 +307,8 @@ impl Scaffold {
         rps: Option<Decimal>,
         page: &mut Page,
         report: &mut FetchReport,
-    ) -> Result<bool, FetchFailure> {
+    ) -> Result<(), FetchFailure> {
         let secrets = Self::secrets(conn, creds);
-        let mut any = false;
         for slot in page.offers.iter_mut() {
             let Ok(offer) = slot else { continue };
             let Some(req) = conn.detail_request(creds, offer) else { continue };
@@ -323,7 +321,6 @@ impl Scaffold {
                     continue;
                 }
             };
-            any = true;
             match self.fetch(conn, creds, rps, &req, true, |r| Ok(r.clone())).await {
                 Ok((resp, r)) => {
                     report.rate_limit_waits.extend(r.rate_limit_waits);
@@ -336,7 +333,7 @@ impl Scaffold {
                 Err(f) => return Err(f),
             }
         }
-        Ok(any)
+        Ok(())
     }
 
     /// One request with the account's rate limit, the cache and retries, parsed by `parse`.

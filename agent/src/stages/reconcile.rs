@@ -43,8 +43,7 @@ impl Agent {
         changed_fields: BTreeMap<String, i64>,
     ) -> Result<RunSummary, RunError> {
         let db = &self.db;
-        let mut counters = tally.counters.clone();
-        let filter_counts = tally.filter_counts.clone();
+        let Tally { mut counters, filter_counts, seen, unidentified_invalid } = tally;
         // Every page fetched: reconcile vanished offers.
         sync_run::Entity::update_many()
             .col_expr(sync_run::Column::Phase, Expr::value(m::RunPhase::Reconciling.as_str()))
@@ -80,7 +79,7 @@ impl Agent {
                 if active && created_at < started {
                     live += 1;
                 }
-                if vanished_at.is_none() && !tally.seen.contains(&external_id) {
+                if vanished_at.is_none() && !seen.contains(&external_id) {
                     gone.push(Known {
                         id,
                         external_id,
@@ -91,10 +90,10 @@ impl Agent {
                 }
             }
         }
-        if tally.unidentified_invalid > 0 && !gone.is_empty() {
+        if unidentified_invalid > 0 && !gone.is_empty() {
             let msg = format!(
                 "{} offer(s) in the feed could not be read and have no id: any of the {} campaigns missing from the feed may be one of them, so none is paused or deleted in this run",
-                tally.unidentified_invalid,
+                unidentified_invalid,
                 gone.len()
             );
             events::log(db, Some(i.id), Some(run.id), LogLevel::Warn, "VANISH_SKIPPED", None, &msg, None).await?;
