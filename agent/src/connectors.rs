@@ -148,6 +148,10 @@ pub struct InvalidOffer {
 #[derive(Debug, Default)]
 pub struct Page {
     pub offers: Vec<Result<CanonicalOffer, InvalidOffer>>,
+    /// Offers whose record is byte for byte the one their campaign was last written from,
+    /// under the same rules (see the fetch stage): nothing to parse, evaluate or write. Their
+    /// external ids are unique on the page and absent from `offers`.
+    pub unchanged: Vec<String>,
     /// Records on the page as the platform counts them (for the short-page rule).
     pub records: usize,
     /// Total pages, when the platform says (HasOffers `pageCount`).
@@ -156,6 +160,28 @@ pub struct Page {
     pub total_records: Option<u64>,
     /// The platform says whether there is a next page (Affise `next_page`).
     pub has_more: Option<bool>,
+}
+
+/// A page cut into its records without parsing them ([`Connector::split_page`]).
+#[derive(Debug, Clone)]
+pub struct SplitPage {
+    /// The answer's body, which every record's span points into.
+    pub body: bytes::Bytes,
+    /// The records in the order [`Connector::parse_page`] would return them.
+    pub records: Vec<RawRecord>,
+    pub total_pages: Option<u32>,
+    pub total_records: Option<u64>,
+    pub has_more: Option<bool>,
+}
+
+/// One record of a [`SplitPage`].
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    /// The key the page files the record under (HasOffers' id-keyed map), if any. It is only
+    /// a guess at the external id: the record's own id wins when it is parsed.
+    pub key: Option<String>,
+    /// Where the record's JSON is in the body.
+    pub span: std::ops::Range<usize>,
 }
 
 /// Facts about the advertiser account that hold for every offer, read once per run (and
@@ -211,6 +237,22 @@ pub trait Connector: Send + Sync {
     /// Completes `offer` from the answer to its [`Connector::detail_request`].
     fn apply_detail(&self, _creds: &Credentials, _offer: &mut CanonicalOffer, _resp: &RawResponse) -> Result<(), FetchError> {
         Ok(())
+    }
+
+    /// The fast path of a refresh: the records of a successful page as spans of the body,
+    /// without parsing them. A run hashes each record and parses only those whose campaign
+    /// was written from other bytes ([`Connector::parse_record`]). `None` = this answer goes
+    /// through [`Connector::parse_page`] (an error envelope, a shape the split does not know,
+    /// a platform without the fast path). Only for platforms whose page records say
+    /// everything: no [`Connector::detail_request`].
+    fn split_page(&self, _resp: &RawResponse) -> Option<SplitPage> {
+        None
+    }
+
+    /// Parses one record of a [`SplitPage`] exactly as [`Connector::parse_page`] parses it
+    /// within its page. Only called for records of a page [`Connector::split_page`] split.
+    fn parse_record(&self, record: &RawRecord, _json: &[u8]) -> Result<CanonicalOffer, InvalidOffer> {
+        Err(InvalidOffer { external_id: record.key.clone(), reason: format!("{} does not parse single records", self.info().id) })
     }
 }
 

@@ -112,6 +112,10 @@ pub struct CanonicalOffer {
     /// The upstream record, credentials redacted, for connectors that read it again after the
     /// parse (CAKE's follow-up requests, declarative specs); `Null` for the others.
     pub raw: serde_json::Value,
+    /// The hash of the record this offer was parsed from, when the run's fetch stage hashed
+    /// it ([`crate::pipeline::source_hash`]); stored with the campaign.
+    #[serde(skip)]
+    pub source_hash: Option<u128>,
 }
 
 /// The plain-text form of a description: the text as sent, else the HTML with tags stripped
@@ -156,6 +160,7 @@ impl CanonicalOffer {
             expires_at: None,
             thumbnail_url: None,
             raw: serde_json::Value::Null,
+            source_hash: None,
         }
     }
 

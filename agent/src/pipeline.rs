@@ -64,6 +64,8 @@ pub struct Rules {
     /// The account's currency when the offer names none; `None` = unknown: such an offer is
     /// skipped (NO_CURRENCY) rather than labelled with a guess.
     pub default_currency: Option<String>,
+    /// Every publisher's tier (publisher id -> tier id), for per-publisher payouts.
+    pub tiers: BTreeMap<i64, Option<i64>>,
 }
 
 /// A cap to write on the campaign.
@@ -129,8 +131,25 @@ pub struct CampaignDraft {
     pub payouts: Vec<PayoutRow>,
     pub time_targeting: Option<m::TimeTargeting>,
     pub exchange_rate: Option<Decimal>,
+    /// What each publisher in a tier with its own ratio, or with a fixed payout, earns. Part
+    /// of the fingerprint, so a new tier ratio or a publisher moved to another tier refreshes
+    /// the campaign (left out when empty, so drafts without any keep their fingerprint).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub publisher_payouts: Vec<PublisherPayoutRow>,
     /// Hash of everything above: an unchanged draft writes nothing.
     pub fingerprint: String,
+    /// The source hash of the offer's record ([`source_hash`]), not part of the fingerprint.
+    #[serde(skip)]
+    pub source_hash: Option<String>,
+}
+
+/// A publisher's own payout on a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublisherPayoutRow {
+    pub publisher_id: i64,
+    pub payout: Decimal,
+    /// "tier" (the tier's ratio) or "publisher" (a fixed payout).
+    pub source: &'static str,
 }
 
 /// What the pipeline decided for one offer.
@@ -455,8 +474,11 @@ fn transform(offer: &CanonicalOffer, rules: &Rules, countries: Vec<String>, curr
         payouts,
         time_targeting: rules.cap_settings.time_targeting.clone(),
         exchange_rate: rate,
+        publisher_payouts: vec![],
         fingerprint: String::new(),
+        source_hash: offer.source_hash.map(source_hash_text),
     };
+    d.publisher_payouts = publisher_payouts(&d, &rules.payout_rules, &rules.tiers);
     d.fingerprint = fingerprint(&d);
     Ok(d)
 }
@@ -480,19 +502,75 @@ pub fn fingerprint(d: &CampaignDraft) -> String {
     hex::encode(Sha256::digest(json.as_bytes()))
 }
 
+/// Bumped whenever a connector or the pipeline changes what a record becomes, so that no
+/// campaign is kept because its record's bytes are unchanged ([`Rules::source_seed`]; the
+/// package version is mixed in as well).
+const SOURCE_VERSION: u32 = 1;
+
+impl Rules {
+    /// Everything besides the record that decides a campaign's values, as the seed of its
+    /// records' source hashes: a change to any rule, exchange rate, publisher tier, the
+    /// account's currency, the credentials (redaction) or the code makes every record look
+    /// new once. SHA-256, so the stored hashes reveal nothing of the credentials.
+    pub fn source_seed(&self, secrets: &[String]) -> u64 {
+        // Every field by name: a new field does not compile until it is considered here.
+        let Rules {
+            connector,
+            filters,
+            payout_rules,
+            settings,
+            cap_settings,
+            default_category,
+            imported_status,
+            imported_visibility,
+            tracking_append,
+            impression_append,
+            selected,
+            rates,
+            default_currency,
+            tiers,
+        } = self;
+        let mut selected: Vec<&String> = selected.iter().collect();
+        selected.sort();
+        let mut rates: Vec<_> = rates.0.iter().collect();
+        rates.sort();
+        let text = format!(
+            "{SOURCE_VERSION}|{}|{connector}|{filters:?}|{payout_rules:?}|{settings:?}|{cap_settings:?}|{default_category:?}|\
+             {imported_status:?}|{imported_visibility:?}|{tracking_append:?}|{impression_append:?}|{selected:?}|{rates:?}|\
+             {default_currency:?}|{tiers:?}|{secrets:?}",
+            env!("CARGO_PKG_VERSION"),
+        );
+        let d = Sha256::digest(text.as_bytes());
+        u64::from_le_bytes(d[..8].try_into().unwrap_or_default())
+    }
+}
+
+/// The hash of one record of a split page under `seed` ([`Rules::source_seed`]): the key the
+/// page files it under and its bytes. Stored as `campaigns.source_hash` ([`source_hash_text`]).
+pub fn source_hash(seed: u64, key: &str, json: &[u8]) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed);
+    h.update(key.as_bytes());
+    h.update(&[0xff]);
+    h.update(json);
+    h.digest128()
+}
+
+pub fn source_hash_text(h: u128) -> String {
+    format!("{h:032x}")
+}
+
 /// Per-publisher payouts for a draft: tier ratios for publishers in a tier, fixed payouts
 /// for publishers listed. `tiers` maps publisher id -> tier id.
-pub fn publisher_payouts(
-    d: &CampaignDraft,
-    rules: &m::PayoutRules,
-    tiers: &BTreeMap<i64, Option<i64>>,
-) -> Vec<(i64, Decimal, &'static str)> {
+pub fn publisher_payouts(d: &CampaignDraft, rules: &m::PayoutRules, tiers: &BTreeMap<i64, Option<i64>>) -> Vec<PublisherPayoutRow> {
     let mut out = vec![];
+    if rules.publisher_payouts.is_empty() && rules.tier_ratios.is_empty() {
+        return out;
+    }
     for (pid, tier) in tiers {
         if let Some(fixed) = rules.publisher_payouts.iter().find(|p| p.publisher_id == *pid) {
-            out.push((*pid, fixed.payout, "publisher"));
+            out.push(PublisherPayoutRow { publisher_id: *pid, payout: fixed.payout, source: "publisher" });
         } else if let Some(t) = tier.and_then(|t| rules.tier_ratios.iter().find(|r| r.tier_id == t)) {
-            out.push((*pid, apply_payout_ratio(d.revenue, t.ratio), "tier"));
+            out.push(PublisherPayoutRow { publisher_id: *pid, payout: apply_payout_ratio(d.revenue, t.ratio), source: "tier" });
         }
     }
     out
@@ -534,6 +612,7 @@ mod tests {
             selected: HashSet::new(),
             rates: Rates::default(),
             default_currency: Some("USD".into()),
+            tiers: BTreeMap::new(),
         }
     }
 
@@ -634,7 +713,29 @@ mod tests {
         };
         let tiers: BTreeMap<i64, Option<i64>> = [(1, Some(1)), (2, None), (3, Some(1))].into_iter().collect();
         let p = publisher_payouts(&d, &pr, &tiers);
-        assert_eq!(p, vec![(1, dec("2.25"), "tier"), (3, dec("1.75"), "publisher")]);
+        let row = |publisher_id, payout: &str, source| PublisherPayoutRow { publisher_id, payout: dec(payout), source };
+        assert_eq!(p, vec![row(1, "2.25", "tier"), row(3, "1.75", "publisher")]);
+    }
+
+    /// What a publisher earns is part of the fingerprint: a new tier ratio, or a publisher
+    /// moved into a tier, refreshes a campaign whose offer did not change.
+    #[test]
+    fn publisher_payouts_change_the_fingerprint() {
+        let mut r = rules();
+        r.tiers = [(1, Some(1)), (2, None)].into_iter().collect();
+        let Verdict::Import(plain) = evaluate(&offer("1"), &r, Utc::now()) else { panic!("dropped") };
+        let Verdict::Import(unruled) = evaluate(&offer("1"), &rules(), Utc::now()) else { panic!("dropped") };
+        assert_eq!(plain.fingerprint, unruled.fingerprint, "no tier rules: the fingerprint of older drafts");
+        r.payout_rules.tier_ratios = vec![m::TierRatio { tier_id: 1, ratio: dec("0.9") }];
+        let Verdict::Import(a) = evaluate(&offer("1"), &r, Utc::now()) else { panic!("dropped") };
+        assert_eq!(a.publisher_payouts, vec![PublisherPayoutRow { publisher_id: 1, payout: dec("2.25"), source: "tier" }]);
+        r.payout_rules.tier_ratios[0].ratio = dec("0.95");
+        let Verdict::Import(b) = evaluate(&offer("1"), &r, Utc::now()) else { panic!("dropped") };
+        assert_ne!(a.fingerprint, b.fingerprint, "a new tier ratio");
+        r.tiers.insert(2, Some(1));
+        let Verdict::Import(c) = evaluate(&offer("1"), &r, Utc::now()) else { panic!("dropped") };
+        assert_ne!(b.fingerprint, c.fingerprint, "a publisher moved into the tier");
+        assert_eq!(c.publisher_payouts.len(), 2);
     }
 
     #[test]

@@ -43,7 +43,7 @@ use crate::{
     pipeline::{self, Rates, Rules, Verdict},
     stages::{
         evaluate::{self, Tally},
-        fetch::{Fetched, Fetcher},
+        fetch::{Fetched, Fetcher, Probe},
         log_row, write,
     },
 };
@@ -466,6 +466,7 @@ impl Agent {
             rates: Rates(rates),
             // Completed per run by `account_currency` (the platform's account context).
             default_currency: creds.get("currency").and_then(|c| domain::validate::currency(c)),
+            tiers: publisher::Entity::find().all(&self.db).await?.into_iter().map(|p| (p.id, p.tier_id)).collect(),
         })
     }
 
@@ -945,7 +946,6 @@ impl Agent {
         let updatable: HashSet<&'static str> = settings.updatable_columns.iter().map(|c| c.as_str()).collect();
         // Memory per run is two pages (the one written, the one fetched ahead) plus the set of
         // external ids seen (16 bytes each): existing campaigns are looked up page by page.
-        let tiers: BTreeMap<i64, Option<i64>> = publisher::Entity::find().all(db).await?.into_iter().map(|p| (p.id, p.tier_id)).collect();
         let relog_after = chrono::Duration::from_std(self.cfg.agent.log_retention / 2).unwrap_or(chrono::Duration::days(15));
         let mut skipped_known =
             skipped_offer::Entity::find().filter(skipped_offer::Column::IntegrationId.eq(i.id)).one(db).await?.is_some();
@@ -957,7 +957,9 @@ impl Agent {
         let mut per_page: u64 = 0;
         let page_size = settings.page_size.unwrap_or(conn.info().default_page_size);
         let secrets = Scaffold::secrets(conn.as_ref(), &creds);
-        let mut fetcher = Fetcher::start(self.scaffold.clone(), conn.clone(), creds.clone(), settings.rate_limit_per_second, page_size);
+        let probe = Probe { db: self.db.clone(), integration_id: i.id, seed: rules.source_seed(&secrets), now: Utc::now() };
+        let mut fetcher =
+            Fetcher::start(self.scaffold.clone(), conn.clone(), creds.clone(), settings.rate_limit_per_second, page_size, probe);
         loop {
             let fetched = tokio::select! {
                 biased;
@@ -1049,11 +1051,11 @@ impl Agent {
             let counters = &mut tally.counters;
             let drafts = &evaluated.drafts;
             let created_before = counters.created;
-            let (inserts, updates) =
+            let plan =
                 write::plan_page(&tx, i.id, run.id, drafts, &updatable, t, &secrets, counters, &mut changed_fields, &mut logs).await?;
             let page_created = counters.created - created_before;
             if !dry_run {
-                write::write_page(&tx, inserts, updates, &rules, &tiers).await?;
+                write::write_page(&tx, plan).await?;
             }
             events::log_many(&tx, logs).await?;
             progress.pages_done = cursor.page as i32;

@@ -133,6 +133,9 @@ pub mod campaign {
         pub time_targeting: String,
         pub exchange_rate: Option<String>,
         pub fingerprint: String,
+        /// Hash of the upstream record and the rules it was last written from (see the
+        /// `source_hash` migration); `None` = unknown.
+        pub source_hash: Option<String>,
         /// JSON `{column: {source: "sync"|"hand", run_id?, at, actor?}}`.
         pub provenance: String,
         /// JSON array of column names edited by hand and kept until unlocked.

@@ -10,6 +10,7 @@ mod m20261129_000001_fidelity;
 mod m20261129_000002_rate_budgets;
 mod m20261129_000003_instance_meta;
 mod m20261129_000004_skipped_offers;
+mod m20261130_000001_source_hash;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_rate_budgets::Migration),
             Box::new(m20261129_000003_instance_meta::Migration),
             Box::new(m20261129_000004_skipped_offers::Migration),
+            Box::new(m20261130_000001_source_hash::Migration),
         ]
     }
 }

@@ -264,7 +264,7 @@ async fn payout_ratios_per_tier_and_fixed_publisher_payouts_are_exact() {
     };
     let p_gold = mk("In gold", Some(gold.clone())).await;
     let p_fixed = mk("Fixed", None).await;
-    let _p_plain = mk("Plain", None).await;
+    let p_plain = mk("Plain", None).await;
     let (id, v) = everflow_integration(&app, &url).await;
     let q = "mutation($id: ID!, $v: Int!, $t: Int!, $p: Int!) { updateIntegration(id: $id, version: $v, input: {
         payoutRules: {globalRatio: \"0.7\", tierRatios: [{tierId: $t, ratio: \"0.85\"}], publisherPayouts: [{publisherId: $p, payout: \"1.5\"}]}}) { version } }";
@@ -294,6 +294,38 @@ async fn payout_ratios_per_tier_and_fixed_publisher_payouts_are_exact() {
     assert_eq!(pp.len(), 2, "publishers on the global ratio have no row: {pp:?}");
     let c2 = nodes.iter().find(|c| c["externalId"] == "2").cloned().unwrap_or_default();
     assert_eq!(c2["payout"], "7");
+
+    // The offers do not change, but what publishers earn does: a new gold ratio, and a
+    // publisher moved into gold. The next refresh pays them the new amounts.
+    let v = app.ok("query($id: ID!) { integration(id: $id) { version } }", json!({"id": id})).await["integration"]["version"].as_i64();
+    let q = "mutation($id: ID!, $v: Int!, $t: Int!, $p: Int!) { updateIntegration(id: $id, version: $v, input: {
+        payoutRules: {globalRatio: \"0.7\", tierRatios: [{tierId: $t, ratio: \"0.9\"}], publisherPayouts: [{publisherId: $p, payout: \"1.5\"}]}}) { version } }";
+    app.ok(q, json!({"id": id, "v": v, "t": tier, "p": p_fixed})).await;
+    app.ok(
+        "mutation($id: ID!, $t: ID) { updatePublisher(id: $id, input: {name: \"Plain\", tierId: $t}) { id } }",
+        json!({"id": p_plain.to_string(), "t": gold}),
+    )
+    .await;
+    let before = run_id(&run);
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, before).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    let d = app
+        .ok(
+            "query($id: ID!) { campaigns(filter: {integrationId: $id, externalIds: [\"1\"]}, first: 1) { nodes { payout publisherPayouts { publisherId payout source } } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let pp = d["campaigns"]["nodes"][0]["publisherPayouts"].as_array().cloned().unwrap_or_default();
+    let of =
+        |p: i64| pp.iter().find(|x| x["publisherId"].as_str().and_then(|s| s.parse::<i64>().ok()) == Some(p)).cloned().unwrap_or_default();
+    // 3.33 x 0.9 = 2.997 for both gold publishers; the fixed one keeps 1.5; the default payout is unchanged.
+    assert_eq!(d["campaigns"]["nodes"][0]["payout"], "2.331");
+    assert_eq!(of(p_gold)["payout"], "2.997", "{pp:?}");
+    assert_eq!(of(p_plain)["payout"], "2.997", "{pp:?}");
+    assert_eq!(of(p_plain)["source"], "TIER");
+    assert_eq!(of(p_fixed)["payout"], "1.5", "{pp:?}");
+    assert_eq!(pp.len(), 3, "{pp:?}");
 }
 
 /// Finalises with settings and details but without overwriting the payout rules.

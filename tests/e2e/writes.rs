@@ -8,8 +8,14 @@ use std::collections::BTreeMap;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 
+use std::sync::{Arc, Mutex};
+
+use domain::entity::{campaign, sync_run};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
 use crate::{
     api::everflow_integration,
+    fidelity::{hasoffers_feed, import, live_hasoffers, platform, sync_again},
     harness::App,
     sync::{fake_everflow, finalize, last_run, lock, offer, run_id, sync_now},
 };
@@ -241,4 +247,107 @@ async fn the_plain_text_description_follows_the_description() {
 async fn campaign_text(app: &App, id: &str) -> Value {
     let q = "query($id: ID!) { campaigns(filter: {integrationId: $id}, first: 5) { edges { node { id description descriptionText } } } }";
     app.ok(q, json!({"id": id})).await["campaigns"]["edges"][0]["node"].clone()
+}
+
+fn counter(run: &sync_run::Model, name: &str) -> i64 {
+    serde_json::from_str::<Value>(&run.counters).unwrap_or_default()[name].as_i64().unwrap_or(-1)
+}
+
+async fn ho_campaign(app: &App, integration_id: i64, external_id: &str) -> campaign::Model {
+    campaign::Entity::find()
+        .filter(campaign::Column::IntegrationId.eq(integration_id))
+        .filter(campaign::Column::ExternalId.eq(external_id))
+        .one(&app.db)
+        .await
+        .expect("query")
+        .expect("campaign")
+}
+
+/// A HasOffers refresh knows an unchanged record by its bytes (hashed with everything else
+/// that decides the campaign) and leaves the campaign alone without parsing the record; all
+/// that can still change a campaign refreshes it: its record, the integration's rules, a
+/// forced refresh after an unlock, a missed offer seen again. Campaigns written before source
+/// hashes get theirs once, without any other write.
+#[tokio::test]
+async fn unchanged_records_are_known_by_their_bytes_and_nothing_that_matters_is_skipped() {
+    let app = App::start(true).await;
+    let feed = Arc::new(Mutex::new(hasoffers_feed()));
+    let (base, _) = platform(live_hasoffers(feed.clone())).await;
+    let run = import(&app, "hasoffers", &[("network_id", "demo"), ("api_key", "k3y-0123456789"), ("api_url", &base)]).await;
+    assert_eq!(run.status, "succeeded", "{run:?}");
+    let iid = run.integration_id;
+    let created = counter(&run, "created");
+    assert_eq!(created, 5, "{run:?}");
+    let all = campaign::Entity::find().filter(campaign::Column::IntegrationId.eq(iid)).all(&app.db).await.expect("campaigns");
+    assert!(all.iter().all(|c| c.source_hash.as_ref().is_some_and(|h| h.len() == 32)), "every campaign keeps its record's hash");
+    audit(&app.db).await;
+
+    // Nothing changed: every campaign unchanged, no offer table written.
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!((counter(&run, "unchanged"), counter(&run, "updated")), (created, 0), "{run:?}");
+    let w = writes(&app.db).await;
+    assert!(OFFER_TABLES.iter().all(|t| !w.contains_key(*t)), "an unchanged re-sync wrote offer data: {w:?}");
+
+    // One record changes: that campaign alone is refreshed.
+    feed.lock().unwrap_or_else(|e| e.into_inner())["101"]["Offer"]["default_payout"] = json!("3.00000");
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!((counter(&run, "updated"), counter(&run, "unchanged")), (1, created - 1), "{run:?}");
+    let c101 = ho_campaign(&app, iid, "101").await;
+    assert_eq!((c101.revenue.as_str(), c101.currency.as_str()), ("3", "EUR"));
+    let w = writes(&app.db).await;
+    assert_eq!(
+        w.get("campaigns").map(|(ops, cids)| (ops.clone(), cids.clone())),
+        Some((BTreeMap::from([("UPDATE".into(), 1)]), vec![c101.id]))
+    );
+
+    // The rules change, no record does: every campaign follows the new payout ratio.
+    let v = app.ok("query($id: ID!) { integration(id: $id) { version } }", json!({"id": iid.to_string()})).await["integration"]["version"]
+        .as_i64();
+    app.ok(
+        "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {payoutRules: {globalRatio: \"0.5\", tierRatios: [], publisherPayouts: []}}) { version } }",
+        json!({"id": iid.to_string(), "v": v}),
+    )
+    .await;
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!((counter(&run, "updated"), counter(&run, "unchanged")), (created, 0), "{run:?}");
+    assert_eq!(ho_campaign(&app, iid, "101").await.payout, "1.5", "3.00 x 0.5");
+
+    // A hand edit is kept; once unlocked, the next refresh restores the advertiser's title
+    // though the record is unchanged.
+    let id101 = c101.id.to_string();
+    app.ok("mutation($id: ID!) { updateCampaign(id: $id, input: {title: \"Mine\"}) { id } }", json!({"id": id101})).await;
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!(ho_campaign(&app, iid, "101").await.title, "Mine", "{run:?}");
+    app.ok("mutation($id: ID!) { unlockCampaignColumns(id: $id, columns: [TITLE]) { id } }", json!({"id": id101})).await;
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!(ho_campaign(&app, iid, "101").await.title, "HO 101", "{run:?}");
+
+    // A campaign whose offer was missed once is written again when its unchanged record returns.
+    campaign::Entity::update_many()
+        .col_expr(campaign::Column::ConsecutiveMisses, sea_orm::sea_query::Expr::value(1))
+        .filter(campaign::Column::Id.eq(ho_campaign(&app, iid, "103").await.id))
+        .exec(&app.db)
+        .await
+        .expect("miss");
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!(ho_campaign(&app, iid, "103").await.consecutive_misses, 0, "{run:?}");
+
+    // Campaigns written before source hashes: compared as before, then given their hash and
+    // nothing else; the refresh after that skips them.
+    campaign::Entity::update_many()
+        .col_expr(campaign::Column::SourceHash, sea_orm::sea_query::Expr::value(Option::<String>::None))
+        .filter(campaign::Column::IntegrationId.eq(iid))
+        .exec(&app.db)
+        .await
+        .expect("forget hashes");
+    writes(&app.db).await;
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!((counter(&run, "unchanged"), counter(&run, "updated")), (created, 0), "{run:?}");
+    let w = writes(&app.db).await;
+    assert_eq!(w.get("campaigns").map(|(ops, _)| ops.clone()), Some(BTreeMap::from([("UPDATE".into(), created)])), "{w:?}");
+    assert!(OFFER_TABLES.iter().filter(|t| **t != "campaigns").all(|t| !w.contains_key(*t)), "{w:?}");
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!(counter(&run, "unchanged"), created, "{run:?}");
+    let w = writes(&app.db).await;
+    assert!(OFFER_TABLES.iter().all(|t| !w.contains_key(*t)), "{w:?}");
 }

@@ -109,6 +109,7 @@ impl Connector for Affise {
             total_pages: None,
             total_records: lenient::string(&pagination["total_count"]).and_then(|t| t.parse().ok()),
             has_more,
+            unchanged: vec![],
         })
     }
 

@@ -27,8 +27,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{
-    AccountContext, Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle,
-    RawResponse, base_url, body, endpoint, lenient, required,
+    AccountContext, Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawRecord,
+    RawResponse, SplitPage, base_url, body, endpoint, lenient, required,
 };
 use crate::offer::{Approval, CanonicalOffer, GoalPayout, UpstreamCap, UpstreamStatus};
 
@@ -123,7 +123,21 @@ impl Connector for HasOffers {
         };
         let records = rows.len();
         let offers = rows.into_iter().map(|(key, row)| to_offer(key.as_deref(), row)).collect();
-        Ok(Page { offers, records, total_pages, total_records, has_more: None })
+        Ok(Page { offers, records, total_pages, total_records, has_more: None, unchanged: vec![] })
+    }
+
+    /// The page's offers as spans of the body, when the answer is the usual success envelope
+    /// (`response.status` 1, `data.pageCount`, `data.data` an id-keyed map with plain keys
+    /// and no key twice); anything else goes through [`HasOffers::parse_page`].
+    fn split_page(&self, resp: &RawResponse) -> Option<SplitPage> {
+        split(&resp.body)
+    }
+
+    /// One row of a split page, read as [`HasOffers::parse_page`] reads it.
+    fn parse_record(&self, record: &RawRecord, json: &[u8]) -> Result<CanonicalOffer, InvalidOffer> {
+        let row: Value = serde_json::from_slice(json)
+            .map_err(|e| InvalidOffer { external_id: record.key.clone(), reason: format!("the offer's record is not JSON: {e}") })?;
+        to_offer(record.key.as_deref(), row)
     }
 
     /// `Affiliate_AffiliateUser::getContext`: "The advertiser's default currency is
@@ -283,6 +297,78 @@ fn rows(v: Value) -> Result<Vec<(Option<String>, Value)>, FetchError> {
     };
     rows.sort_by_cached_key(|(k, _)| (k.as_deref().and_then(|k| k.parse::<u64>().ok()).unwrap_or(u64::MAX), k.clone()));
     Ok(rows)
+}
+
+/// [`HasOffers::split_page`]: the envelope is read with typed structs that borrow the body,
+/// and each row is kept as its raw JSON text.
+fn split(body: &bytes::Bytes) -> Option<SplitPage> {
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        response: Response<'a>,
+    }
+    #[derive(Deserialize)]
+    struct Response<'a> {
+        status: Value,
+        #[serde(borrow)]
+        data: Data<'a>,
+    }
+    #[derive(Deserialize)]
+    struct Data<'a> {
+        #[serde(rename = "pageCount")]
+        page_count: Option<Value>,
+        count: Option<Value>,
+        #[serde(borrow)]
+        data: Keyed<'a>,
+    }
+    /// An id-keyed map of rows, in the body's order.
+    struct Keyed<'a>(Vec<(&'a str, &'a RawValue)>);
+    impl<'de: 'a, 'a> Deserialize<'de> for Keyed<'a> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Rows<'a>(std::marker::PhantomData<&'a ()>);
+            impl<'de: 'a, 'a> serde::de::Visitor<'de> for Rows<'a> {
+                type Value = Keyed<'a>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an id-keyed map of offers")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                    let mut rows = Vec::with_capacity(m.size_hint().unwrap_or(0));
+                    while let Some(row) = m.next_entry::<&'a str, &'a RawValue>()? {
+                        rows.push(row);
+                    }
+                    Ok(Keyed(rows))
+                }
+            }
+            d.deserialize_map(Rows(std::marker::PhantomData))
+        }
+    }
+
+    let text = std::str::from_utf8(body).ok()?;
+    let env: Envelope = serde_json::from_str(text).ok()?;
+    let r = env.response;
+    if lenient::string(&r.status).as_deref() != Some("1") {
+        return None;
+    }
+    let total_pages = count(r.data.page_count.as_ref()?).and_then(|p| u32::try_from(p).ok());
+    let total_records = r.data.count.as_ref().and_then(count);
+    let mut rows = r.data.data.0;
+    // `rows` orders a page by numeric id; a key sent twice is left to the whole-page parse.
+    rows.sort_by_cached_key(|(k, _)| (k.parse::<u64>().unwrap_or(u64::MAX), *k));
+    if rows.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    let base = text.as_ptr() as usize;
+    let records = rows
+        .into_iter()
+        .map(|(key, raw)| {
+            let start = raw.get().as_ptr() as usize - base;
+            RawRecord { key: Some(key.to_string()), span: start..start + raw.get().len() }
+        })
+        .collect();
+    Some(SplitPage { body: body.clone(), records, total_pages, total_records, has_more: None })
 }
 
 /// The shape of every field this connector reads ([`lenient::check_shapes`]).
@@ -828,5 +914,81 @@ mod tests {
             let err = page.offers[0].as_ref().expect_err("invalid");
             assert_eq!((err.external_id.as_deref(), err.reason.as_str()), (Some("7"), reason));
         }
+    }
+
+    /// The page and each record parsed on its own, in page order: `None` when the answer is
+    /// not split.
+    fn split_and_parse(body: &str) -> Option<Page> {
+        let c = HasOffers::new();
+        let split = c.split_page(&response(body))?;
+        let offers = split.records.iter().map(|r| c.parse_record(r, &split.body[r.span.clone()])).collect();
+        Some(Page {
+            offers,
+            records: split.records.len(),
+            total_pages: split.total_pages,
+            total_records: split.total_records,
+            has_more: split.has_more,
+            unchanged: vec![],
+        })
+    }
+
+    /// The fast path reads every record as the whole-page parse does, invalid ones included,
+    /// in the same order, with the same totals.
+    #[test]
+    fn a_split_page_reads_exactly_as_the_whole_page() {
+        let bad = json!({"Offer": {"id": "8", "name": "N", "default_payout": "abc", "currency": "EUR", "status": "active"}});
+        let odd = json!({"Offer": {"name": "No id", "default_payout": "1", "currency": "EUR"}, "TrackingLink": {"click_url": "https://t.test/c"}});
+        let mixed =
+            envelope(json!({"10": {"Offer": {"id": "10", "name": "Ten", "default_payout": "2.5", "currency": "EUR", "status": "active"}},
+            "9": bad, "100": odd, "x": {"Offer": {"id": "11", "name": "Keyed x", "currency": "EUR"}}}))
+            .replace('/', "\\/");
+        let mut bodies: Vec<String> =
+            (1..=3).map(|p| String::from_utf8(crate::sample::hasoffers_page(250, p, 100, p - 1)).unwrap_or_default()).collect();
+        bodies.push(mixed);
+        for body in &bodies {
+            let whole = parse(body.as_str()).expect("page");
+            let split = split_and_parse(body).expect("the usual envelope is split");
+            assert_eq!(split.offers, whole.offers);
+            assert_eq!(
+                (split.records, split.total_pages, split.total_records, split.has_more),
+                (whole.records, whole.total_pages, whole.total_records, whole.has_more)
+            );
+        }
+        let ids: Vec<Option<String>> = split_and_parse(&bodies[3])
+            .expect("split")
+            .offers
+            .iter()
+            .map(|o| match o {
+                Ok(o) => Some(o.external_id.clone()),
+                Err(e) => e.external_id.clone(),
+            })
+            .collect();
+        assert_eq!(ids, [Some("8".into()), Some("10".into()), Some("100".into()), Some("11".into())], "numeric ids first, in order");
+    }
+
+    /// Errors, unusual shapes and JSON the typed read would take differently go through the
+    /// whole-page parse, which classifies them as it always did.
+    #[test]
+    fn answers_the_split_does_not_know_are_parsed_whole() {
+        let row = r#"{"Offer": {"id": "1", "name": "A", "default_payout": "1", "currency": "EUR"}}"#;
+        let page =
+            |data: &str| format!(r#"{{"response": {{"status": 1, "data": {{"page": 1, "count": 1, "pageCount": 1, "data": {data}}}}}}}"#);
+        for body in [
+            r#"{"response": {"status": -1, "data": "", "errors": [{"publicMessage": "Invalid API key"}], "errorMessage": null}}"#
+                .to_string(),
+            r#"{"response": {"status": -1, "data": "", "errorMessage": "API usage exceeded rate limit. Configured: 50/10s window"}}"#
+                .to_string(),
+            page(&format!("[{row}]")),
+            page("null"),
+            page(r#""""#),
+            page(&format!(r#"{{"1": {row}, "1": {row}}}"#)),
+            format!(r#"{{"response": {{"status": 1, "data": {row}}}}}"#),
+            format!("\u{feff}{}", page(&format!(r#"{{"1": {row}}}"#))),
+            format!(r#"{{"response": {{"status": 1, "data": {{"count": 1, "data": {{"1": {row}}}}}}}}}"#),
+            format!(r#"{{"response": {{"status": 1, "data": {{"page": 1, "count": 1, "pageCount": 1, "data": {{"\u0031": {row}}}}}}}}}"#),
+        ] {
+            assert!(HasOffers::new().split_page(&response(body.as_str())).is_none(), "{body}");
+        }
+        assert!(HasOffers::new().split_page(&response(page(&format!(r#"{{"1": {row}}}"#)).as_str())).is_some());
     }
 }

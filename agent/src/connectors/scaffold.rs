@@ -17,7 +17,7 @@ use rust_decimal::{Decimal, prelude::ToPrimitive};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{AccountContext, Connector, Cursor, FetchError, InvalidOffer, Page, PageRequest, RawResponse};
+use super::{AccountContext, Connector, Cursor, FetchError, InvalidOffer, Page, PageRequest, RawResponse, SplitPage};
 
 /// How much of a failed response body is kept for the admin to read.
 const BODY_EXCERPT_BYTES: usize = 4096;
@@ -279,6 +279,37 @@ impl Scaffold {
         let (mut page, mut report) = self.fetch(conn, creds, rps, &req, use_cache, |r| conn.parse_page(creds, r)).await?;
         self.fetch_details(conn, creds, rps, &mut page, &mut report).await?;
         Ok((redact_page(page, &secrets), report))
+    }
+
+    /// One page for a run, never from the cache: split into its records when the connector
+    /// can ([`Connector::split_page`]), else parsed whole (with follow-up requests and
+    /// redaction, as [`Scaffold::fetch_page`]). A split page's records are parsed by the
+    /// caller, then passed to [`Scaffold::redact_offers`].
+    pub async fn fetch_run_page(
+        &self,
+        conn: &dyn Connector,
+        creds: &Credentials,
+        rps: Option<Decimal>,
+        cursor: Cursor,
+    ) -> Result<(RunPage, FetchReport), FetchFailure> {
+        let secrets = Self::secrets(conn, creds);
+        let req = conn.page_request(creds, cursor).map_err(|e| failure(e, None, 0, &secrets))?;
+        let split = |r: &RawResponse| match conn.split_page(r) {
+            Some(split) => Ok(RunPage::Split(split)),
+            None => conn.parse_page(creds, r).map(RunPage::Parsed),
+        };
+        match self.fetch(conn, creds, rps, &req, false, split).await? {
+            (RunPage::Parsed(mut page), mut report) => {
+                self.fetch_details(conn, creds, rps, &mut page, &mut report).await?;
+                Ok((RunPage::Parsed(redact_page(page, &secrets)), report))
+            }
+            split => Ok(split),
+        }
+    }
+
+    /// Redacts the credentials out of offers parsed from a [`SplitPage`].
+    pub fn redact_offers(conn: &dyn Connector, creds: &Credentials, page: Page) -> Page {
+        redact_page(page, &Self::secrets(conn, creds))
     }
 
     /// The account's context ([`Connector::context_request`]), fetched once and then served
@@ -621,6 +652,14 @@ fn redact_page(mut page: Page, secrets: &[String]) -> Page {
         }
     }
     page
+}
+
+/// A page as [`Scaffold::fetch_run_page`] hands it over.
+pub enum RunPage {
+    /// Parsed whole.
+    Parsed(Page),
+    /// Cut into records, not parsed yet.
+    Split(SplitPage),
 }
 
 /// Walks the pages of a feed and decides when it ends; guards against loops.

@@ -1260,6 +1260,7 @@ impl Connector for SpecConnector {
             total_pages: count(&p.total_pages, &p.total_pages_header).map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
             has_more: p.has_more.as_ref().and_then(|h| h.first(&body)).and_then(lenient::boolean),
             offers: records.into_iter().map(|(key, record)| self.offer(key, record)).collect(),
+            unchanged: vec![],
         })
     }
 

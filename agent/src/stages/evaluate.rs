@@ -79,6 +79,17 @@ pub struct Evaluated {
 pub fn evaluate_page(page: &Page, rules: &Rules, integration_id: i64, run_id: i64, now: DateTime<Utc>, tally: &mut Tally) -> Evaluated {
     let mut out = Evaluated::default();
     let c = &mut tally.counters;
+    // Offers whose record is unchanged (ids unique on the page, none among `offers`): seen,
+    // counted, and nothing else, unless an earlier page already sent the same id.
+    for id in &page.unchanged {
+        c.fetched += 1;
+        if tally.seen.insert(id) {
+            c.unchanged += 1;
+        } else {
+            c.duplicates += 1;
+            out.logs.push(duplicate_log(integration_id, run_id, id));
+        }
+    }
     for o in &page.offers {
         c.fetched += 1;
         match o {
@@ -106,14 +117,7 @@ pub fn evaluate_page(page: &Page, rules: &Rules, integration_id: i64, run_id: i6
                 // Platforms whose paging shifts while we read (an offer added on page 1 pushes
                 // another onto page 2) send some offers twice: the first wins.
                 c.duplicates += 1;
-                out.logs.push(log_row(
-                    integration_id,
-                    run_id,
-                    LogLevel::Warn,
-                    "OFFER_DUPLICATE",
-                    Some(&offer.external_id),
-                    "offer skipped: it appeared earlier in this run's feed (the platform's paging shifted)",
-                ));
+                out.logs.push(duplicate_log(integration_id, run_id, &offer.external_id));
             }
             // A skipped offer stays "seen": its campaign, if any, is not paused as vanished.
             Ok(offer) => match pipeline::evaluate(offer, rules, now) {
@@ -128,6 +132,17 @@ pub fn evaluate_page(page: &Page, rules: &Rules, integration_id: i64, run_id: i6
         }
     }
     out
+}
+
+fn duplicate_log(integration_id: i64, run_id: i64, external_id: &str) -> log_entry::ActiveModel {
+    log_row(
+        integration_id,
+        run_id,
+        LogLevel::Warn,
+        "OFFER_DUPLICATE",
+        Some(external_id),
+        "offer skipped: it appeared earlier in this run's feed (the platform's paging shifted)",
+    )
 }
 
 /// The log rows for this page's skipped offers, and the `skipped_offers` rows kept in step:

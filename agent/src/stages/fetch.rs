@@ -6,16 +6,117 @@
 //! feed's size, and a run that stops (an error, a cancellation) has fetched at most one page
 //! it will not use. Dropping the [`Fetcher`] ends the task.
 
-use std::sync::Arc;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
-use domain::crypto::Credentials;
+use chrono::{DateTime, Utc};
+use domain::{crypto::Credentials, entity::campaign};
 use rust_decimal::Decimal;
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::mpsc;
 
-use crate::connectors::{
-    Connector, Cursor, FetchError, Page,
-    scaffold::{FetchFailure, FetchReport, Pager, Scaffold},
+use crate::{
+    connectors::{
+        Connector, Cursor, FetchError, Page, SplitPage,
+        scaffold::{FetchFailure, FetchReport, Pager, RunPage, Scaffold},
+    },
+    pipeline::{source_hash, source_hash_text},
 };
+
+/// How the fetch stage recognises unchanged offers before parsing them: each record of a
+/// split page ([`Connector::split_page`]) is hashed, with `seed` (everything else that decides
+/// a campaign's values: [`crate::pipeline::Rules::source_seed`]), and compared with the
+/// `source_hash` its campaign was last written with. Only records that differ are parsed.
+pub struct Probe {
+    pub db: DatabaseConnection,
+    pub integration_id: i64,
+    pub seed: u64,
+    pub now: DateTime<Utc>,
+}
+
+impl Probe {
+    /// The stored hashes of the campaigns filed under `keys` that a refresh may leave alone
+    /// when their record is unchanged: not forced to refresh (an empty fingerprint), not
+    /// paused as vanished or missed, not past their expiry (the filter decides that again).
+    async fn stored(&self, keys: &[&str]) -> Result<HashMap<String, String>, DbErr> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let rows = campaign::Entity::find()
+                .select_only()
+                .columns([campaign::Column::ExternalId, campaign::Column::SourceHash])
+                .filter(campaign::Column::IntegrationId.eq(self.integration_id))
+                .filter(campaign::Column::ExternalId.is_in(chunk.iter().copied()))
+                .filter(campaign::Column::SourceHash.is_not_null())
+                .filter(campaign::Column::Fingerprint.ne(""))
+                .filter(campaign::Column::ConsecutiveMisses.eq(0))
+                .filter(Condition::any().add(campaign::Column::PausedBy.is_null()).add(campaign::Column::PausedBy.ne("sync")))
+                .filter(Condition::any().add(campaign::Column::ExpiresAt.is_null()).add(campaign::Column::ExpiresAt.gt(self.now)))
+                .into_tuple::<(String, String)>()
+                .all(&self.db)
+                .await?;
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
+    /// Parses the records of `split` whose campaign was written from other bytes; the rest
+    /// are `unchanged`. A lookup that fails parses every record (the run then decides as it
+    /// always did), and so does a page where an unchanged offer's id turns up again among
+    /// the parsed ones (its place in the page decides which copy wins).
+    async fn settle(&self, conn: &dyn Connector, split: SplitPage) -> Page {
+        let body = &split.body[..];
+        let hashes: Vec<Option<u128>> =
+            split.records.iter().map(|r| r.key.as_deref().map(|k| source_hash(self.seed, k, &body[r.span.clone()]))).collect();
+        let keys: Vec<&str> = split.records.iter().filter_map(|r| r.key.as_deref()).collect();
+        let stored = match self.stored(&keys).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "looking up source hashes failed: parsing the whole page");
+                HashMap::new()
+            }
+        };
+        let unchanged: HashSet<usize> = (0..split.records.len())
+            .filter(|&n| match (&split.records[n].key, hashes[n]) {
+                (Some(k), Some(h)) => stored.get(k).is_some_and(|s| *s == source_hash_text(h)),
+                _ => false,
+            })
+            .collect();
+        let parse = |n: usize| {
+            let r = &split.records[n];
+            let mut offer = conn.parse_record(r, &body[r.span.clone()]);
+            if let Ok(o) = &mut offer {
+                o.source_hash = hashes[n];
+            }
+            offer
+        };
+        let mut page = Page {
+            records: split.records.len(),
+            total_pages: split.total_pages,
+            total_records: split.total_records,
+            has_more: split.has_more,
+            ..Page::default()
+        };
+        page.offers = (0..split.records.len()).filter(|n| !unchanged.contains(n)).map(parse).collect();
+        let kept: HashSet<&str> = unchanged.iter().filter_map(|&n| split.records[n].key.as_deref()).collect();
+        let clash = page.offers.iter().any(|o| {
+            let id = match o {
+                Ok(o) => Some(o.external_id.as_str()),
+                Err(inv) => inv.external_id.as_deref(),
+            };
+            id.is_some_and(|id| kept.contains(id))
+        });
+        if clash {
+            page.offers = (0..split.records.len()).map(parse).collect();
+        } else {
+            let mut unchanged: Vec<usize> = unchanged.into_iter().collect();
+            unchanged.sort_unstable();
+            page.unchanged = unchanged.into_iter().filter_map(|n| split.records[n].key.clone()).collect();
+        }
+        page
+    }
+}
 
 /// What the stage hands to the run, in feed order.
 pub enum Fetched {
@@ -34,8 +135,16 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// Starts fetching from page 1.
-    pub fn start(scaffold: Scaffold, conn: Arc<dyn Connector>, creds: Credentials, rps: Option<Decimal>, page_size: u32) -> Self {
+    /// Starts fetching from page 1. Unchanged offers of pages the connector can split are
+    /// recognised by `probe` without being parsed.
+    pub fn start(
+        scaffold: Scaffold,
+        conn: Arc<dyn Connector>,
+        creds: Credentials,
+        rps: Option<Decimal>,
+        page_size: u32,
+        probe: Probe,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(1);
         let task = tokio::spawn(async move {
             let mut pager = Pager::new(page_size);
@@ -43,7 +152,15 @@ impl Fetcher {
                 // Fetch page n + 1 only once page n has been taken.
                 let Ok(permit) = tx.reserve().await else { return };
                 let cursor = pager.cursor();
-                let msg = match scaffold.fetch_page(conn.as_ref(), &creds, rps, cursor, false).await {
+                let fetched = match scaffold.fetch_run_page(conn.as_ref(), &creds, rps, cursor).await {
+                    Ok((RunPage::Parsed(page), report)) => Ok((page, report)),
+                    Ok((RunPage::Split(split), report)) => {
+                        let page = probe.settle(conn.as_ref(), split).await;
+                        Ok((Scaffold::redact_offers(conn.as_ref(), &creds, page), report))
+                    }
+                    Err(f) => Err(f),
+                };
+                let msg = match fetched {
                     Err(failure) => Fetched::Failed { cursor, failure },
                     Ok((page, report)) => match pager.advance(&page, report.body_hash) {
                         Ok(next) => Fetched::Page { cursor, last: next.is_none(), page, report },

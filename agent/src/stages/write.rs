@@ -24,10 +24,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::log_row;
-use crate::{
-    pipeline::{self, CampaignDraft, Rules},
-    runtime::Counters,
-};
+use crate::{pipeline::CampaignDraft, runtime::Counters};
 
 /// Rows per multi-row statement: campaigns have ~40 columns, which keeps a statement far
 /// below SQLite's 32766 bound parameters and PostgreSQL's 65535.
@@ -98,6 +95,7 @@ pub fn new_campaign(
         time_targeting: Set(js(&d.time_targeting)),
         exchange_rate: Set(d.exchange_rate.map(money::to_db)),
         fingerprint: Set(d.fingerprint.clone()),
+        source_hash: Set(d.source_hash.clone()),
         provenance: Set(js(&json!({(m::PROVENANCE_ALL): {"source": "sync", "runId": run_id, "at": t}}))),
         locked_columns: Set("[]".into()),
         paused_by: Set((!d.upstream_status.is_live()).then(|| "upstream".to_string())),
@@ -208,6 +206,7 @@ pub fn plan_update(
         am.upstream_status = Set(upstream);
     }
     am.fingerprint = Set(d.fingerprint.clone());
+    am.source_hash = Set(d.source_hash.clone());
     am.consecutive_misses = Set(0);
     am.last_seen_at = Set(t);
     am.last_run_id = Set(Some(run_id));
@@ -223,9 +222,18 @@ pub fn plan_update(
     Planned { row: am, changed, kept, children }
 }
 
+/// What [`plan_page`] decided for one page.
+pub struct PagePlan<'a> {
+    pub inserts: Vec<(campaign::ActiveModel, &'a CampaignDraft)>,
+    pub updates: Vec<(Planned, &'a CampaignDraft)>,
+    /// Unchanged campaigns whose record hash is new (a campaign written before source hashes,
+    /// or a record that changed only in fields nothing reads): `(id, source hash)`.
+    pub rehash: Vec<(i64, String)>,
+}
+
 /// Plans one page: looks its campaigns up (a narrow projection: id, fingerprint and the
 /// refresh state), counts the unchanged ones, loads whole rows only for campaigns that change,
-/// and plans their refresh. Returns the rows to insert and the refreshes to write.
+/// and plans their refresh.
 #[allow(clippy::too_many_arguments)]
 pub async fn plan_page<'a>(
     db: &impl ConnectionTrait,
@@ -238,8 +246,9 @@ pub async fn plan_page<'a>(
     counters: &mut Counters,
     changed_fields: &mut BTreeMap<String, i64>,
     logs: &mut Vec<log_entry::ActiveModel>,
-) -> Result<(Vec<(campaign::ActiveModel, &'a CampaignDraft)>, Vec<(Planned, &'a CampaignDraft)>), DbErr> {
-    let mut known: HashMap<String, (i64, String, Option<String>, i32)> = HashMap::new();
+) -> Result<PagePlan<'a>, DbErr> {
+    type Known = (i64, String, Option<String>, i32, Option<String>);
+    let mut known: HashMap<String, Known> = HashMap::new();
     for chunk in drafts.chunks(CHUNK * 5) {
         let rows = campaign::Entity::find()
             .select_only()
@@ -249,24 +258,31 @@ pub async fn plan_page<'a>(
                 campaign::Column::Fingerprint,
                 campaign::Column::PausedBy,
                 campaign::Column::ConsecutiveMisses,
+                campaign::Column::SourceHash,
             ])
             .filter(campaign::Column::IntegrationId.eq(integration_id))
             .filter(campaign::Column::ExternalId.is_in(chunk.iter().map(|d| d.external_id.clone())))
-            .into_tuple::<(i64, String, String, Option<String>, i32)>()
+            .into_tuple::<(i64, String, String, Option<String>, i32, Option<String>)>()
             .all(db)
             .await?;
-        known.extend(rows.into_iter().map(|(id, ext, fp, paused_by, misses)| (ext, (id, fp, paused_by, misses))));
+        known.extend(rows.into_iter().map(|(id, ext, fp, paused_by, misses, hash)| (ext, (id, fp, paused_by, misses, hash))));
     }
     let mut inserts = vec![];
     let mut changing = vec![];
+    let mut rehash = vec![];
     for d in drafts {
         match known.get(&d.external_id) {
             None => {
                 counters.created += 1;
                 inserts.push((new_campaign(integration_id, run_id, d, t, secrets), d));
             }
-            Some((_, fp, paused_by, misses)) if *fp == d.fingerprint && paused_by.as_deref() != Some("sync") && *misses == 0 => {
+            Some((id, fp, paused_by, misses, hash)) if *fp == d.fingerprint && paused_by.as_deref() != Some("sync") && *misses == 0 => {
                 counters.unchanged += 1;
+                if let Some(h) = &d.source_hash
+                    && hash.as_ref() != Some(h)
+                {
+                    rehash.push((*id, h.clone()));
+                }
             }
             Some((id, ..)) => changing.push((*id, d)),
         }
@@ -313,17 +329,24 @@ pub async fn plan_page<'a>(
         }
         updates.push((plan, d));
     }
-    Ok((inserts, updates))
+    Ok(PagePlan { inserts, updates, rehash })
 }
 
 /// Writes one page: new campaigns, refreshed campaigns, and their child rows.
-pub async fn write_page(
-    db: &impl ConnectionTrait,
-    inserts: Vec<(campaign::ActiveModel, &CampaignDraft)>,
-    updates: Vec<(Planned, &CampaignDraft)>,
-    rules: &Rules,
-    tiers: &BTreeMap<i64, Option<i64>>,
-) -> Result<(), DbErr> {
+pub async fn write_page(db: &impl ConnectionTrait, plan: PagePlan<'_>) -> Result<(), DbErr> {
+    let PagePlan { inserts, updates, rehash } = plan;
+    // Only the hash of an unchanged campaign: one statement per chunk, nothing else touched.
+    for chunk in rehash.chunks(CHUNK) {
+        let mut case = sea_orm::sea_query::CaseStatement::new();
+        for (id, h) in chunk {
+            case = case.case(campaign::Column::Id.eq(*id), h.clone());
+        }
+        campaign::Entity::update_many()
+            .col_expr(campaign::Column::SourceHash, case.into())
+            .filter(campaign::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
+            .exec(db)
+            .await?;
+    }
     let mut children: Vec<(i64, &CampaignDraft)> = vec![];
     let mut inserts = inserts.into_iter().peekable();
     while inserts.peek().is_some() {
@@ -359,10 +382,10 @@ pub async fn write_page(
         }
     }
     // New campaigns get all their child rows; refreshed ones only the rows that changed.
-    let mut want = Children::of(&children, rules, tiers);
+    let mut want = Children::of(&children);
     if !refreshed.is_empty() {
         let have = Children::load(db, &refreshed.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?;
-        let wanted = Children::of(&refreshed, rules, tiers);
+        let wanted = Children::of(&refreshed);
         let stale = have.minus(&wanted);
         stale.delete(db).await?;
         want.append(wanted.minus(&have));
@@ -404,7 +427,7 @@ fn minus<T: Clone>(a: &[T], b: &[T], campaign: impl Fn(&T) -> i64, same: impl Fn
 
 impl Children {
     /// The child rows `campaigns` should have (ids of payouts and caps left 0).
-    fn of(campaigns: &[(i64, &CampaignDraft)], rules: &Rules, tiers: &BTreeMap<i64, Option<i64>>) -> Self {
+    fn of(campaigns: &[(i64, &CampaignDraft)]) -> Self {
         let mut out = Self::default();
         for (id, d) in campaigns {
             let id = *id;
@@ -434,14 +457,12 @@ impl Children {
                 over_delivery: c.over_delivery.clone(),
                 goal: c.goal.clone(),
             }));
-            out.publisher_payouts.extend(pipeline::publisher_payouts(d, &rules.payout_rules, tiers).into_iter().map(
-                |(p, amount, source)| campaign_publisher_payout::Model {
-                    campaign_id: id,
-                    publisher_id: p,
-                    payout: money::to_db(amount),
-                    source: source.into(),
-                },
-            ));
+            out.publisher_payouts.extend(d.publisher_payouts.iter().map(|p| campaign_publisher_payout::Model {
+                campaign_id: id,
+                publisher_id: p.publisher_id,
+                payout: money::to_db(p.payout),
+                source: p.source.into(),
+            }));
         }
         out
     }
