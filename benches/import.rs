@@ -24,6 +24,8 @@
 //! offerbridge are measured alike.
 
 mod common;
+#[path = "common/setup.rs"]
+mod setup;
 
 use std::{
     collections::HashMap,
@@ -32,12 +34,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Feed, KEY, gql};
-use domain::{Config, crypto::Cipher, model::Role};
+use common::{Feed, KEY};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
+use serde_json::Value;
+use setup::{Databases, set_up};
 
 struct Args {
     offers: u32,
@@ -237,82 +238,6 @@ fn measure_child(argv: &[String]) -> anyhow::Result<()> {
 }
 
 /// A fresh database per measured run: a temp SQLite file, or a new PostgreSQL database.
-struct Databases {
-    admin: Option<String>,
-    dir: tempfile::TempDir,
-    made: Vec<String>,
-}
-
-impl Databases {
-    async fn fresh(&mut self, label: &str) -> anyhow::Result<String> {
-        let name = format!("ob_bench_{}_{label}_{}", std::process::id(), self.made.len());
-        self.made.push(name.clone());
-        match &self.admin {
-            Some(admin) => {
-                let db = domain::db::connect(admin).await?;
-                db.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
-                Ok(format!("{base}/{name}"))
-            }
-            None => Ok(format!("sqlite://{}?mode=rwc", self.dir.path().join(format!("{name}.db")).display())),
-        }
-    }
-
-    async fn drop_all(&self) -> anyhow::Result<()> {
-        if let Some(admin) = &self.admin {
-            let db = domain::db::connect(admin).await?;
-            for name in &self.made {
-                db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Sets the integration up through the gateway, as an admin would; returns its id.
-async fn set_up(url: &str, fake: &str, page_size: u32, dir: &std::path::Path) -> anyhow::Result<(DatabaseConnection, i64)> {
-    let mut cfg = Config { database_url: url.to_string(), data_dir: dir.to_path_buf(), ..Config::default() };
-    cfg.agent.allowed_networks = vec!["127.0.0.1/32".into()];
-    let config = Arc::new(cfg);
-    let db = domain::db::connect(url).await?;
-    domain::db::migrate(&db).await?;
-    let cipher = Cipher::from_base64(&secrecy::SecretString::from(KEY.to_string()))?;
-    let shutdown = CancellationToken::new();
-    let (_, token) = domain::tokens::create(&db, "bench", Role::Admin).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = gateway::state(db.clone(), config.clone(), cipher.clone(), shutdown.clone()).await?;
-    let s = shutdown.clone();
-    let server = tokio::spawn(async move { gateway::serve(state, listener, s).await });
-    let http = reqwest::Client::new();
-    let adv = gql(&http, &base, &token, "mutation { createAdvertiser(input: {name: \"Bench\"}) { id } }", json!({})).await?;
-    let d = gql(
-        &http,
-        &base,
-        &token,
-        "mutation($a: ID!, $u: String!) { createIntegration(input: {name: \"bench\", connector: \"hasoffers\", advertiserId: $a,
-           credentials: [{field: \"network_id\", value: \"bench\"}, {field: \"api_key\", value: \"bench-key\"}, {field: \"api_url\", value: $u}]}) { id version } }",
-        json!({"a": adv["createAdvertiser"]["id"], "u": fake}),
-    )
-    .await?;
-    let id = d["createIntegration"]["id"].as_str().unwrap_or_default().to_string();
-    gql(
-        &http,
-        &base,
-        &token,
-        "mutation($id: ID!, $v: Int!, $ps: Int!) { updateIntegration(id: $id, version: $v, input: {
-            payoutRules: {globalRatio: \"0.8\", tierRatios: [], publisherPayouts: []},
-            settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302, pageSize: $ps, rateLimitPerSecond: \"100\"},
-            basicDetails: {trackingUrlAppend: \"sub1={click_id}\"}}) { version } }",
-        json!({"id": id, "v": d["createIntegration"]["version"], "ps": page_size}),
-    )
-    .await?;
-    gql(&http, &base, &token, "mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await?;
-    shutdown.cancel();
-    let _ = server.await;
-    Ok((db, id.parse()?))
-}
-
 /// The last run's status and counters, from its row.
 async fn last_run(db: &DatabaseConnection) -> anyhow::Result<(String, Value)> {
     let r = db

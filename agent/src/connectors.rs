@@ -152,6 +152,9 @@ pub struct Page {
     /// under the same rules (see the fetch stage): nothing to parse, evaluate or write. Their
     /// external ids are unique on the page and absent from `offers`.
     pub unchanged: Vec<String>,
+    /// The instant `unchanged` was decided at (expiries compared with it); the run evaluates
+    /// the page's offers at the same instant. `None` = whenever the run evaluates.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
     /// Records on the page as the platform counts them (for the short-page rule).
     pub records: usize,
     /// Total pages, when the platform says (HasOffers `pageCount`).

@@ -957,7 +957,7 @@ impl Agent {
         let mut per_page: u64 = 0;
         let page_size = settings.page_size.unwrap_or(conn.info().default_page_size);
         let secrets = Scaffold::secrets(conn.as_ref(), &creds);
-        let probe = Probe { db: self.db.clone(), integration_id: i.id, seed: rules.source_seed(&secrets), now: Utc::now() };
+        let probe = Probe { db: self.db.clone(), integration_id: i.id, seed: rules.source_seed(&secrets) };
         let mut fetcher =
             Fetcher::start(self.scaffold.clone(), conn.clone(), creds.clone(), settings.rate_limit_per_second, page_size, probe);
         loop {
@@ -1022,7 +1022,7 @@ impl Agent {
             {
                 tally.seen.expect(total);
             }
-            let evaluated = evaluate::evaluate_page(&page, &rules, i.id, run.id, Utc::now(), &mut tally);
+            let evaluated = evaluate::evaluate_page(&page, &rules, i.id, run.id, page.now.unwrap_or_else(Utc::now), &mut tally);
             // Platforms that send a record count but no page count (Everflow's `total_count`)
             // still get an honest total.
             // (Divided by the size the platform really sends: some cap it below what we ask.)

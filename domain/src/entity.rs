@@ -136,6 +136,8 @@ pub mod campaign {
         /// Hash of the upstream record and the rules it was last written from (see the
         /// `source_hash` migration); `None` = unknown.
         pub source_hash: Option<String>,
+        /// The expiry the record of `source_hash` gave.
+        pub source_expires_at: Option<DateTimeUtc>,
         /// JSON `{column: {source: "sync"|"hand", run_id?, at, actor?}}`.
         pub provenance: String,
         /// JSON array of column names edited by hand and kept until unlocked.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use std::sync::{Arc, Mutex};
 
-use domain::entity::{campaign, sync_run};
+use domain::entity::{campaign, skipped_offer, sync_run};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::{
@@ -272,12 +272,23 @@ async fn ho_campaign(app: &App, integration_id: i64, external_id: &str) -> campa
 async fn unchanged_records_are_known_by_their_bytes_and_nothing_that_matters_is_skipped() {
     let app = App::start(true).await;
     let feed = Arc::new(Mutex::new(hasoffers_feed()));
+    // Offer 107 expires in a few seconds: the same bytes must then be skipped as expired.
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(4)).format("%Y-%m-%d %H:%M:%S").to_string();
+    feed.lock().unwrap_or_else(|e| e.into_inner())["107"] = json!({"Offer": {"id": "107", "name": "HO 107", "currency": "EUR",
+        "default_payout": "1.00", "payout_type": "cpa_flat", "status": "active", "expiration_date": soon},
+        "TrackingLink": {"click_url": "https://trk.ho.test/aff_c?offer_id=107&aff_id=7"}});
     let (base, _) = platform(live_hasoffers(feed.clone())).await;
     let run = import(&app, "hasoffers", &[("network_id", "demo"), ("api_key", "k3y-0123456789"), ("api_url", &base)]).await;
     assert_eq!(run.status, "succeeded", "{run:?}");
     let iid = run.integration_id;
-    let created = counter(&run, "created");
-    assert_eq!(created, 5, "{run:?}");
+    assert_eq!(counter(&run, "created"), 6, "{run:?}");
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!((counter(&run, "unchanged"), counter(&run, "filtered")), (5, 2), "{run:?}");
+    assert_eq!(serde_json::from_str::<Value>(&run.filter_counts).unwrap_or_default()["EXPIRED"], 1, "{run:?}");
+    feed.lock().unwrap_or_else(|e| e.into_inner()).as_object_mut().map(|m| m.remove("107"));
+    campaign::Entity::delete_many().filter(campaign::Column::ExternalId.eq("107")).exec(&app.db).await.expect("drop 107");
+    let created = 5;
     let all = campaign::Entity::find().filter(campaign::Column::IntegrationId.eq(iid)).all(&app.db).await.expect("campaigns");
     assert!(all.iter().all(|c| c.source_hash.as_ref().is_some_and(|h| h.len() == 32)), "every campaign keeps its record's hash");
     audit(&app.db).await;
@@ -321,6 +332,45 @@ async fn unchanged_records_are_known_by_their_bytes_and_nothing_that_matters_is_
     app.ok("mutation($id: ID!) { unlockCampaignColumns(id: $id, columns: [TITLE]) { id } }", json!({"id": id101})).await;
     let run = sync_again(&app, iid, run.id).await;
     assert_eq!(ho_campaign(&app, iid, "101").await.title, "HO 101", "{run:?}");
+
+    // A filter skips every offer, then is lifted: the rules (and so the seed) are as before,
+    // but each offer leaves the skipped list, so skipping it again logs it again.
+    let set_min = |min: &'static str| {
+        let app = &app;
+        async move {
+            let v = app.ok("query($id: ID!) { integration(id: $id) { version } }", json!({"id": iid.to_string()})).await["integration"]["version"]
+                .as_i64();
+            let q = format!("mutation($id: ID!, $v: Int!) {{ updateIntegration(id: $id, version: $v, input: {{filters: {{countryMode: BLOCK,
+                countries: [], {min} os: ALL, offerModels: [], skipWithoutPreviewUrl: false, countryPayouts: [], compareCurrency: \"EUR\"}}}}) {{ version }} }}");
+            app.ok(&q, json!({"id": iid.to_string(), "v": v})).await;
+        }
+    };
+    let skipped_logs = || async {
+        app.ok(
+            "query($id: ID!) { logs(filter: {integrationId: $id}, first: 200) { edges { node { code } } } }",
+            json!({"id": iid.to_string()}),
+        )
+        .await["logs"]["edges"]
+            .as_array()
+            .map_or(0, |e| e.iter().filter(|e| e["node"]["code"] == "PAYOUT_BELOW_MIN").count())
+    };
+    set_min("minPayout: \"1000\",").await;
+    let run = sync_again(&app, iid, run.id).await;
+    // (The percent-payout offer 102 has no amount to compare: it stays.)
+    let below = serde_json::from_str::<Value>(&run.filter_counts).unwrap_or_default()["PAYOUT_BELOW_MIN"].as_i64();
+    assert_eq!(below, Some(created - 1), "{run:?}");
+    let logged = skipped_logs().await;
+    assert_eq!(logged, created as usize - 1);
+    set_min("").await;
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!(counter(&run, "unchanged"), created, "{run:?}");
+    set_min("minPayout: \"1000\",").await;
+    let run = sync_again(&app, iid, run.id).await;
+    assert_eq!(skipped_logs().await, 2 * logged, "skipped, imported, skipped again: logged again ({run:?})");
+    set_min("").await;
+    let run = sync_again(&app, iid, run.id).await;
+    let left = skipped_offer::Entity::find().filter(skipped_offer::Column::IntegrationId.eq(iid)).all(&app.db).await.expect("skipped");
+    assert!(left.iter().all(|r| r.code != "PAYOUT_BELOW_MIN"), "imported offers left the skipped list: {left:?} ({run:?})");
 
     // A campaign whose offer was missed once is written again when its unchanged record returns.
     campaign::Entity::update_many()

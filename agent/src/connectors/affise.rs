@@ -110,6 +110,7 @@ impl Connector for Affise {
             total_records: lenient::string(&pagination["total_count"]).and_then(|t| t.parse().ok()),
             has_more,
             unchanged: vec![],
+            now: None,
         })
     }
 

@@ -98,6 +98,7 @@ impl Connector for Everflow {
             total_records: lenient::string(&body["paging"]["total_count"]).and_then(|t| t.parse().ok()),
             has_more: None,
             unchanged: vec![],
+            now: None,
         })
     }
 

@@ -123,7 +123,7 @@ impl Connector for HasOffers {
         };
         let records = rows.len();
         let offers = rows.into_iter().map(|(key, row)| to_offer(key.as_deref(), row)).collect();
-        Ok(Page { offers, records, total_pages, total_records, has_more: None, unchanged: vec![] })
+        Ok(Page { offers, records, total_pages, total_records, has_more: None, unchanged: vec![], now: None })
     }
 
     /// The page's offers as spans of the body, when the answer is the usual success envelope
@@ -305,16 +305,33 @@ fn split(body: &bytes::Bytes) -> Option<SplitPage> {
     use serde::Deserialize;
     use serde_json::value::RawValue;
 
+    /// `T` read from a JSON object only (a derived struct also reads an array).
+    struct Obj<T>(T);
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Fields<T>(std::marker::PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+                type Value = Obj<T>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+                    T::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(Obj)
+                }
+            }
+            d.deserialize_map(Fields(std::marker::PhantomData))
+        }
+    }
     #[derive(Deserialize)]
     struct Envelope<'a> {
         #[serde(borrow)]
-        response: Response<'a>,
+        response: Obj<Response<'a>>,
     }
     #[derive(Deserialize)]
     struct Response<'a> {
         status: Value,
         #[serde(borrow)]
-        data: Data<'a>,
+        data: Obj<Data<'a>>,
     }
     #[derive(Deserialize)]
     struct Data<'a> {
@@ -347,14 +364,15 @@ fn split(body: &bytes::Bytes) -> Option<SplitPage> {
     }
 
     let text = std::str::from_utf8(body).ok()?;
-    let env: Envelope = serde_json::from_str(text).ok()?;
-    let r = env.response;
+    let Obj(env): Obj<Envelope> = serde_json::from_str(text).ok()?;
+    let Obj(r) = env.response;
+    let Obj(data) = r.data;
     if lenient::string(&r.status).as_deref() != Some("1") {
         return None;
     }
-    let total_pages = count(r.data.page_count.as_ref()?).and_then(|p| u32::try_from(p).ok());
-    let total_records = r.data.count.as_ref().and_then(count);
-    let mut rows = r.data.data.0;
+    let total_pages = count(data.page_count.as_ref()?).and_then(|p| u32::try_from(p).ok());
+    let total_records = data.count.as_ref().and_then(count);
+    let mut rows = data.data.0;
     // `rows` orders a page by numeric id; a key sent twice is left to the whole-page parse.
     rows.sort_by_cached_key(|(k, _)| (k.parse::<u64>().unwrap_or(u64::MAX), *k));
     if rows.windows(2).any(|w| w[0].0 == w[1].0) {
@@ -929,6 +947,7 @@ mod tests {
             total_records: split.total_records,
             has_more: split.has_more,
             unchanged: vec![],
+            now: None,
         })
     }
 
@@ -986,6 +1005,9 @@ mod tests {
             format!("\u{feff}{}", page(&format!(r#"{{"1": {row}}}"#))),
             format!(r#"{{"response": {{"status": 1, "data": {{"count": 1, "data": {{"1": {row}}}}}}}}}"#),
             format!(r#"{{"response": {{"status": 1, "data": {{"page": 1, "count": 1, "pageCount": 1, "data": {{"\u0031": {row}}}}}}}}}"#),
+            format!(r#"{{"response": [1, [1, 1, 1, {{"1": {row}}}]]}}"#),
+            format!(r#"{{"response": {{"status": 1, "data": [1, 1, 1, {{"1": {row}}}]}}}}"#),
+            format!(r#"[{{"status": 1, "data": {{"page": 1, "count": 1, "pageCount": 1, "data": {{"1": {row}}}}}}}]"#),
         ] {
             assert!(HasOffers::new().split_page(&response(body.as_str())).is_none(), "{body}");
         }

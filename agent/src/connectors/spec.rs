@@ -1261,6 +1261,7 @@ impl Connector for SpecConnector {
             has_more: p.has_more.as_ref().and_then(|h| h.first(&body)).and_then(lenient::boolean),
             offers: records.into_iter().map(|(key, record)| self.offer(key, record)).collect(),
             unchanged: vec![],
+            now: None,
         })
     }
 

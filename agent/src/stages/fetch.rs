@@ -12,9 +12,12 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use domain::{crypto::Credentials, entity::campaign};
+use domain::{
+    crypto::Credentials,
+    entity::{campaign, skipped_offer},
+};
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, sea_query::Query};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -33,14 +36,19 @@ pub struct Probe {
     pub db: DatabaseConnection,
     pub integration_id: i64,
     pub seed: u64,
-    pub now: DateTime<Utc>,
 }
 
 impl Probe {
     /// The stored hashes of the campaigns filed under `keys` that a refresh may leave alone
     /// when their record is unchanged: not forced to refresh (an empty fingerprint), not
-    /// paused as vanished or missed, not past their expiry (the filter decides that again).
-    async fn stored(&self, keys: &[&str]) -> Result<HashMap<String, String>, DbErr> {
+    /// paused as vanished or missed, their record's expiry not past at `now` (the filter
+    /// decides that again), and not listed as skipped (their import deletes that row).
+    async fn stored(&self, keys: &[&str], now: DateTime<Utc>) -> Result<HashMap<String, String>, DbErr> {
+        let skipped = Query::select()
+            .column(skipped_offer::Column::ExternalId)
+            .from(skipped_offer::Entity)
+            .and_where(skipped_offer::Column::IntegrationId.eq(self.integration_id))
+            .to_owned();
         let mut out = HashMap::with_capacity(keys.len());
         for chunk in keys.chunks(500) {
             let rows = campaign::Entity::find()
@@ -52,7 +60,8 @@ impl Probe {
                 .filter(campaign::Column::Fingerprint.ne(""))
                 .filter(campaign::Column::ConsecutiveMisses.eq(0))
                 .filter(Condition::any().add(campaign::Column::PausedBy.is_null()).add(campaign::Column::PausedBy.ne("sync")))
-                .filter(Condition::any().add(campaign::Column::ExpiresAt.is_null()).add(campaign::Column::ExpiresAt.gt(self.now)))
+                .filter(Condition::any().add(campaign::Column::SourceExpiresAt.is_null()).add(campaign::Column::SourceExpiresAt.gt(now)))
+                .filter(campaign::Column::ExternalId.not_in_subquery(skipped.clone()))
                 .into_tuple::<(String, String)>()
                 .all(&self.db)
                 .await?;
@@ -66,11 +75,14 @@ impl Probe {
     /// always did), and so does a page where an unchanged offer's id turns up again among
     /// the parsed ones (its place in the page decides which copy wins).
     async fn settle(&self, conn: &dyn Connector, split: SplitPage) -> Page {
+        // The run evaluates this page at the same instant (`Page::now`): an offer that expires
+        // in between is never taken for unchanged.
+        let now = Utc::now();
         let body = &split.body[..];
         let hashes: Vec<Option<u128>> =
             split.records.iter().map(|r| r.key.as_deref().map(|k| source_hash(self.seed, k, &body[r.span.clone()]))).collect();
         let keys: Vec<&str> = split.records.iter().filter_map(|r| r.key.as_deref()).collect();
-        let stored = match self.stored(&keys).await {
+        let stored = match self.stored(&keys, now).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(error = %e, "looking up source hashes failed: parsing the whole page");
@@ -92,6 +104,7 @@ impl Probe {
             offer
         };
         let mut page = Page {
+            now: Some(now),
             records: split.records.len(),
             total_pages: split.total_pages,
             total_records: split.total_records,

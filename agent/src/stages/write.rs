@@ -96,6 +96,7 @@ pub fn new_campaign(
         exchange_rate: Set(d.exchange_rate.map(money::to_db)),
         fingerprint: Set(d.fingerprint.clone()),
         source_hash: Set(d.source_hash.clone()),
+        source_expires_at: Set(d.expires_at),
         provenance: Set(js(&json!({(m::PROVENANCE_ALL): {"source": "sync", "runId": run_id, "at": t}}))),
         locked_columns: Set("[]".into()),
         paused_by: Set((!d.upstream_status.is_live()).then(|| "upstream".to_string())),
@@ -207,6 +208,7 @@ pub fn plan_update(
     }
     am.fingerprint = Set(d.fingerprint.clone());
     am.source_hash = Set(d.source_hash.clone());
+    am.source_expires_at = Set(d.expires_at);
     am.consecutive_misses = Set(0);
     am.last_seen_at = Set(t);
     am.last_run_id = Set(Some(run_id));
@@ -227,8 +229,8 @@ pub struct PagePlan<'a> {
     pub inserts: Vec<(campaign::ActiveModel, &'a CampaignDraft)>,
     pub updates: Vec<(Planned, &'a CampaignDraft)>,
     /// Unchanged campaigns whose record hash is new (a campaign written before source hashes,
-    /// or a record that changed only in fields nothing reads): `(id, source hash)`.
-    pub rehash: Vec<(i64, String)>,
+    /// or a record that changed only in fields nothing reads): `(id, source hash, expiry)`.
+    pub rehash: Vec<(i64, String, Option<chrono::DateTime<Utc>>)>,
 }
 
 /// Plans one page: looks its campaigns up (a narrow projection: id, fingerprint and the
@@ -281,7 +283,7 @@ pub async fn plan_page<'a>(
                 if let Some(h) = &d.source_hash
                     && hash.as_ref() != Some(h)
                 {
-                    rehash.push((*id, h.clone()));
+                    rehash.push((*id, h.clone(), d.expires_at));
                 }
             }
             Some((id, ..)) => changing.push((*id, d)),
@@ -337,13 +339,15 @@ pub async fn write_page(db: &impl ConnectionTrait, plan: PagePlan<'_>) -> Result
     let PagePlan { inserts, updates, rehash } = plan;
     // Only the hash of an unchanged campaign: one statement per chunk, nothing else touched.
     for chunk in rehash.chunks(CHUNK) {
-        let mut case = sea_orm::sea_query::CaseStatement::new();
-        for (id, h) in chunk {
-            case = case.case(campaign::Column::Id.eq(*id), h.clone());
+        let (mut hash, mut expiry) = (sea_orm::sea_query::CaseStatement::new(), sea_orm::sea_query::CaseStatement::new());
+        for (id, h, e) in chunk {
+            hash = hash.case(campaign::Column::Id.eq(*id), h.clone());
+            expiry = expiry.case(campaign::Column::Id.eq(*id), *e);
         }
         campaign::Entity::update_many()
-            .col_expr(campaign::Column::SourceHash, case.into())
-            .filter(campaign::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
+            .col_expr(campaign::Column::SourceHash, hash.into())
+            .col_expr(campaign::Column::SourceExpiresAt, expiry.into())
+            .filter(campaign::Column::Id.is_in(chunk.iter().map(|(id, ..)| *id)))
             .exec(db)
             .await?;
     }

@@ -489,6 +489,9 @@ fn restore(am: &mut campaign::ActiveModel, s: &serde_json::Value) {
         am.provenance = Set(v);
     }
     am.paused_by = Set(str_of("paused_by"));
+    // The restored values are as old as the snapshot and the columns it unlocks may lag the
+    // advertiser: the next sync rewrites whatever is updatable, even if the offer is unchanged.
+    am.fingerprint = Set(String::new());
     am.updated_at = Set(now());
 }
 

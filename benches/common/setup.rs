@@ -1,0 +1,91 @@
+//! Fresh databases and an integration set up through the gateway: what the import and API
+//! benchmarks share (`#[path = "common/setup.rs"] mod setup;`).
+
+use std::sync::Arc;
+
+use domain::{Config, crypto::Cipher, model::Role};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::common::{KEY, gql};
+
+/// The databases a benchmark makes, dropped at the end.
+pub struct Databases {
+    /// The PostgreSQL server's admin URL; `None` = SQLite files in `dir`.
+    pub admin: Option<String>,
+    pub dir: tempfile::TempDir,
+    pub made: Vec<String>,
+}
+
+impl Databases {
+    /// A new empty database (PostgreSQL database or SQLite file) named after `label`.
+    pub async fn fresh(&mut self, label: &str) -> anyhow::Result<String> {
+        let name = format!("ob_bench_{}_{label}_{}", std::process::id(), self.made.len());
+        self.made.push(name.clone());
+        match &self.admin {
+            Some(admin) => {
+                let db = domain::db::connect(admin).await?;
+                db.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+                Ok(format!("{base}/{name}"))
+            }
+            None => Ok(format!("sqlite://{}?mode=rwc", self.dir.path().join(format!("{name}.db")).display())),
+        }
+    }
+
+    /// Drops every PostgreSQL database `fresh` made.
+    pub async fn drop_all(&self) -> anyhow::Result<()> {
+        if let Some(admin) = &self.admin {
+            let db = domain::db::connect(admin).await?;
+            for name in &self.made {
+                db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets the integration up through the gateway, as an admin would; returns its id.
+pub async fn set_up(url: &str, fake: &str, page_size: u32, dir: &std::path::Path) -> anyhow::Result<(DatabaseConnection, i64)> {
+    let mut cfg = Config { database_url: url.to_string(), data_dir: dir.to_path_buf(), ..Config::default() };
+    cfg.agent.allowed_networks = vec!["127.0.0.1/32".into()];
+    let config = Arc::new(cfg);
+    let db = domain::db::connect(url).await?;
+    domain::db::migrate(&db).await?;
+    let cipher = Cipher::from_base64(&secrecy::SecretString::from(KEY.to_string()))?;
+    let shutdown = CancellationToken::new();
+    let (_, token) = domain::tokens::create(&db, "bench", Role::Admin).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = gateway::state(db.clone(), config.clone(), cipher.clone(), shutdown.clone()).await?;
+    let s = shutdown.clone();
+    let server = tokio::spawn(async move { gateway::serve(state, listener, s).await });
+    let http = reqwest::Client::new();
+    let adv = gql(&http, &base, &token, "mutation { createAdvertiser(input: {name: \"Bench\"}) { id } }", json!({})).await?;
+    let d = gql(
+        &http,
+        &base,
+        &token,
+        "mutation($a: ID!, $u: String!) { createIntegration(input: {name: \"bench\", connector: \"hasoffers\", advertiserId: $a,
+           credentials: [{field: \"network_id\", value: \"bench\"}, {field: \"api_key\", value: \"bench-key\"}, {field: \"api_url\", value: $u}]}) { id version } }",
+        json!({"a": adv["createAdvertiser"]["id"], "u": fake}),
+    )
+    .await?;
+    let id = d["createIntegration"]["id"].as_str().unwrap_or_default().to_string();
+    gql(
+        &http,
+        &base,
+        &token,
+        "mutation($id: ID!, $v: Int!, $ps: Int!) { updateIntegration(id: $id, version: $v, input: {
+            payoutRules: {globalRatio: \"0.8\", tierRatios: [], publisherPayouts: []},
+            settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302, pageSize: $ps, rateLimitPerSecond: \"100\"},
+            basicDetails: {trackingUrlAppend: \"sub1={click_id}\"}}) { version } }",
+        json!({"id": id, "v": d["createIntegration"]["version"], "ps": page_size}),
+    )
+    .await?;
+    gql(&http, &base, &token, "mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await?;
+    shutdown.cancel();
+    let _ = server.await;
+    Ok((db, id.parse()?))
+}
