@@ -27,7 +27,7 @@ use common::{Feed, KEY};
 use domain::model::Role;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
-use setup::{Databases, set_up};
+use setup::{Databases, set_up_many};
 use tokio::process::{Child, Command};
 
 struct Args {
@@ -136,7 +136,8 @@ async fn post(url: &str, auth: Option<&str>, body: &Value) -> anyhow::Result<Val
 
 async fn stop(mut child: Child) {
     if let Some(pid) = child.id() {
-        let _ = Command::new("kill").arg(pid.to_string()).status().await;
+        // SIGINT: `perf record` then writes its data and stops its workload.
+        let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status().await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     let _ = child.kill().await;
@@ -157,9 +158,13 @@ async fn main() -> anyhow::Result<()> {
     let feed = std::sync::Arc::new(Feed::render(a.offers, 1000, &[0], Duration::ZERO));
     let fake = feed.serve().await?;
     let mut dbs = Databases { admin: a.database_url.clone().filter(|_| pg), dir: tempfile::tempdir()?, made: vec![] };
+    // Both servers reach PostgreSQL without TLS (PostGraphile's `pg` does not ask for it;
+    // sqlx would negotiate it with a server that offers it).
     let url = dbs.fresh("api").await?;
+    let url = if pg { format!("{url}?sslmode=disable") } else { url };
     let offerbridge = env!("CARGO_BIN_EXE_offerbridge");
-    let (db, id) = set_up(&url, &fake, 1000, dbs.dir.path()).await?;
+    let (db, ids) = set_up_many(&url, &fake, 1000, dbs.dir.path(), 1, 60).await?;
+    let id = ids[0];
     eprintln!("importing {} offers into {backend} with offerbridge sync ...", a.offers);
     let status = Command::new(offerbridge)
         .args(["sync", &id.to_string()])
@@ -209,8 +214,14 @@ async fn main() -> anyhow::Result<()> {
     let auth = format!("Bearer {token}");
     let port = free_port()?;
     let ob_url = format!("http://127.0.0.1:{port}/graphql");
+    // `OB_BENCH_PERF=1`: the gateway runs under `perf record` (call graphs, /tmp/ob-api-perf.data).
+    let perf = std::env::var("OB_BENCH_PERF").is_ok();
     let mut gw = Command::new("taskset");
-    gw.args(["-c", "0", offerbridge, "gateway"])
+    gw.args(["-c", "0"]);
+    if perf {
+        gw.args(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-o", "/tmp/ob-api-perf.data", "--"]);
+    }
+    gw.args([offerbridge, "gateway"])
         .env("DATABASE_URL", &url)
         .env("OFFERBRIDGE_SECRET_KEY", KEY)
         .env("OFFERBRIDGE_DATA_DIR", &dir)
@@ -281,7 +292,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         let node = &c["data"]["allCampaigns"]["edges"][0];
-        anyhow::ensure!(node["node"]["rowId"].as_i64() == Some(deep_id), "PostGraphile's row {deep} is {node}");
+        // (PostGraphile sends a bigint as a string.)
+        anyhow::ensure!(node["node"]["rowId"] == json!(deep_id.to_string()), "PostGraphile's row {deep} is {node}");
         let pg_after = node["cursor"].as_str().context("cursor")?.to_string();
         let pg_queries: Queries = vec![
             (

@@ -38,7 +38,7 @@ use common::{Feed, KEY};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::Deserialize;
 use serde_json::Value;
-use setup::{Databases, set_up};
+use setup::{Databases, set_up_many};
 
 struct Args {
     offers: u32,
@@ -298,7 +298,8 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("run {}: floor {:.2} s, {:.0} MiB", run + 1, took.as_secs_f64(), rss as f64 / 1024.0);
 
         let url = dbs.fresh("ob").await?;
-        let (db, id) = set_up(&url, &fake, a.page_size, dbs.dir.path()).await?;
+        let (db, ids) = set_up_many(&url, &fake, a.page_size, dbs.dir.path(), 1, 60).await?;
+        let id = ids[0];
         for (k, phase) in phases.iter().enumerate() {
             feed.variant.store(u32::from(k == 2), Ordering::SeqCst);
             // `OB_BENCH_PERF=<phase number>`: profile that phase (perf, DWARF call graphs).

@@ -46,8 +46,16 @@ impl Databases {
     }
 }
 
-/// Sets the integration up through the gateway, as an admin would; returns its id.
-pub async fn set_up(url: &str, fake: &str, page_size: u32, dir: &std::path::Path) -> anyhow::Result<(DatabaseConnection, i64)> {
+/// Sets `n` integrations up through the gateway, as an admin would (each its own advertiser account: network id
+/// `bench<k>`), refreshed every `refresh_minutes`; returns their ids.
+pub async fn set_up_many(
+    url: &str,
+    fake: &str,
+    page_size: u32,
+    dir: &std::path::Path,
+    n: usize,
+    refresh_minutes: u32,
+) -> anyhow::Result<(DatabaseConnection, Vec<i64>)> {
     let mut cfg = Config { database_url: url.to_string(), data_dir: dir.to_path_buf(), ..Config::default() };
     cfg.agent.allowed_networks = vec!["127.0.0.1/32".into()];
     let config = Arc::new(cfg);
@@ -63,29 +71,33 @@ pub async fn set_up(url: &str, fake: &str, page_size: u32, dir: &std::path::Path
     let server = tokio::spawn(async move { gateway::serve(state, listener, s).await });
     let http = reqwest::Client::new();
     let adv = gql(&http, &base, &token, "mutation { createAdvertiser(input: {name: \"Bench\"}) { id } }", json!({})).await?;
-    let d = gql(
-        &http,
-        &base,
-        &token,
-        "mutation($a: ID!, $u: String!) { createIntegration(input: {name: \"bench\", connector: \"hasoffers\", advertiserId: $a,
-           credentials: [{field: \"network_id\", value: \"bench\"}, {field: \"api_key\", value: \"bench-key\"}, {field: \"api_url\", value: $u}]}) { id version } }",
-        json!({"a": adv["createAdvertiser"]["id"], "u": fake}),
-    )
-    .await?;
-    let id = d["createIntegration"]["id"].as_str().unwrap_or_default().to_string();
-    gql(
-        &http,
-        &base,
-        &token,
-        "mutation($id: ID!, $v: Int!, $ps: Int!) { updateIntegration(id: $id, version: $v, input: {
-            payoutRules: {globalRatio: \"0.8\", tierRatios: [], publisherPayouts: []},
-            settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302, pageSize: $ps, rateLimitPerSecond: \"100\"},
-            basicDetails: {trackingUrlAppend: \"sub1={click_id}\"}}) { version } }",
-        json!({"id": id, "v": d["createIntegration"]["version"], "ps": page_size}),
-    )
-    .await?;
-    gql(&http, &base, &token, "mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await?;
+    let mut ids = Vec::with_capacity(n);
+    for k in 0..n {
+        let d = gql(
+            &http,
+            &base,
+            &token,
+            "mutation($a: ID!, $u: String!, $n: String!) { createIntegration(input: {name: $n, connector: \"hasoffers\", advertiserId: $a,
+               credentials: [{field: \"network_id\", value: $n}, {field: \"api_key\", value: \"bench-key\"}, {field: \"api_url\", value: $u}]}) { id version } }",
+            json!({"a": adv["createAdvertiser"]["id"], "u": fake, "n": format!("bench{k}")}),
+        )
+        .await?;
+        let id = d["createIntegration"]["id"].as_str().unwrap_or_default().to_string();
+        gql(
+            &http,
+            &base,
+            &token,
+            "mutation($id: ID!, $v: Int!, $ps: Int!, $r: Int!) { updateIntegration(id: $id, version: $v, input: {
+                payoutRules: {globalRatio: \"0.8\", tierRatios: [], publisherPayouts: []},
+                settings: {refreshMinutes: $r, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302, pageSize: $ps, rateLimitPerSecond: \"100\"},
+                basicDetails: {trackingUrlAppend: \"sub1={click_id}\"}}) { version } }",
+            json!({"id": id, "v": d["createIntegration"]["version"], "ps": page_size, "r": refresh_minutes}),
+        )
+        .await?;
+        gql(&http, &base, &token, "mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await?;
+        ids.push(id.parse()?);
+    }
     shutdown.cancel();
     let _ = server.await;
-    Ok((db, id.parse()?))
+    Ok((db, ids))
 }

@@ -50,15 +50,7 @@ pub struct Campaign {
     pub model: Option<String>,
     pub objective: Option<String>,
     pub redirect_type: Option<String>,
-    pub countries: Vec<String>,
-    pub blocked_countries: Vec<String>,
-    pub os: Vec<String>,
-    pub devices: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
-    /// Columns edited by hand: kept by every sync until unlocked.
-    pub locked_columns: Vec<String>,
-    /// Where each column's value came from: `{column: {source: "sync"|"hand", runId?, at}}`.
-    pub provenance: crate::schema::types::JsonValue,
     pub exchange_rate: Option<Decimal>,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -67,6 +59,20 @@ pub struct Campaign {
     pub updated_at: DateTime<Utc>,
     #[graphql(skip)]
     pub row_id: i64,
+    /// The columns stored as JSON, read only when a query selects them (a list of 50
+    /// campaigns that does not ask for provenance never expands 50 provenance maps).
+    #[graphql(skip)]
+    pub json: CampaignJson,
+}
+
+/// [`Campaign`]'s JSON columns as stored.
+pub struct CampaignJson {
+    countries: String,
+    blocked_countries: String,
+    os: String,
+    devices: String,
+    locked_columns: String,
+    provenance: String,
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -99,13 +105,15 @@ impl From<campaign::Model> for Campaign {
             model: c.model,
             objective: c.objective,
             redirect_type: c.redirect_type,
-            countries: list(&c.countries),
-            blocked_countries: list(&c.blocked_countries),
-            os: list(&c.os),
-            devices: list(&c.devices),
             expires_at: c.expires_at,
-            locked_columns: list(&c.locked_columns),
-            provenance: crate::schema::types::JsonValue(serde_json::to_value(domain::model::provenance(&c.provenance)).unwrap_or_default()),
+            json: CampaignJson {
+                countries: c.countries,
+                blocked_countries: c.blocked_countries,
+                os: c.os,
+                devices: c.devices,
+                locked_columns: c.locked_columns,
+                provenance: c.provenance,
+            },
             exchange_rate: c.exchange_rate.as_deref().map(|d| money::from_db(d).into()),
             first_seen_at: c.first_seen_at,
             last_seen_at: c.last_seen_at,
@@ -223,6 +231,32 @@ where
 
 #[ComplexObject]
 impl Campaign {
+    async fn countries(&self) -> Vec<String> {
+        list(&self.json.countries)
+    }
+
+    async fn blocked_countries(&self) -> Vec<String> {
+        list(&self.json.blocked_countries)
+    }
+
+    async fn os(&self) -> Vec<String> {
+        list(&self.json.os)
+    }
+
+    async fn devices(&self) -> Vec<String> {
+        list(&self.json.devices)
+    }
+
+    /// Columns edited by hand: kept by every sync until unlocked.
+    async fn locked_columns(&self) -> Vec<String> {
+        list(&self.json.locked_columns)
+    }
+
+    /// Where each column's value came from: `{column: {source: "sync"|"hand", runId?, at}}`.
+    async fn provenance(&self) -> crate::schema::types::JsonValue {
+        crate::schema::types::JsonValue(serde_json::to_value(domain::model::provenance(&self.json.provenance)).unwrap_or_default())
+    }
+
     /// Per-publisher payouts (tiers and fixed payouts); publishers not listed get `payout`.
     async fn publisher_payouts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignPublisherPayout>> {
         let rows = children(ctx, PublisherPayoutsOf(self.row_id)).await?;
