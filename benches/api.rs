@@ -27,7 +27,7 @@ use common::{Feed, KEY};
 use domain::model::Role;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
-use setup::{Databases, set_up_many};
+use setup::{Databases, arg, set_up_many};
 use tokio::process::{Child, Command};
 
 struct Args {
@@ -38,24 +38,12 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { database_url: None, offers: 100_000, secs: 10, connections: 8 };
-    let argv: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i < argv.len() {
-        let next = argv.get(i + 1).cloned().unwrap_or_default();
-        match argv[i].as_str() {
-            "--database-url" => a.database_url = Some(next),
-            "--offers" => a.offers = next.parse().unwrap_or(a.offers),
-            "--secs" => a.secs = next.parse().unwrap_or(a.secs),
-            "--connections" => a.connections = next.parse().unwrap_or(a.connections),
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
+    Args {
+        database_url: arg("--database-url"),
+        offers: arg("--offers").unwrap_or(100_000),
+        secs: arg("--secs").unwrap_or(10),
+        connections: arg("--connections").unwrap_or(8),
     }
-    a
 }
 
 /// One measured query: wrk's figures and the validation count.

@@ -38,7 +38,7 @@ use common::{Feed, KEY};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::Deserialize;
 use serde_json::Value;
-use setup::{Databases, set_up_many};
+use setup::{Databases, arg, set_up_many};
 
 struct Args {
     offers: u32,
@@ -48,18 +48,12 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { offers: 100_000, page_size: 1000, runs: 3, database_url: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        match k.as_str() {
-            "--offers" => a.offers = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.offers),
-            "--page-size" => a.page_size = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.page_size),
-            "--runs" => a.runs = it.next().and_then(|v| v.parse().ok()).unwrap_or(a.runs).max(1),
-            "--database-url" => a.database_url = it.next(),
-            _ => {} // cargo bench passes --bench
-        }
+    Args {
+        offers: arg("--offers").unwrap_or(100_000),
+        page_size: arg("--page-size").unwrap_or(1000),
+        runs: arg("--runs").unwrap_or(3).max(1),
+        database_url: arg("--database-url"),
     }
-    a
 }
 
 // ------------------------------------------------------------------------------------------

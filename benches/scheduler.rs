@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use common::{Feed, KEY};
 use domain::entity::{integration, sync_run};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-use setup::{Databases, set_up_many};
+use setup::{Databases, arg, set_up_many};
 use tokio::process::{Child, Command};
 
 struct Args {
@@ -40,24 +40,13 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { database_url: None, integrations: 1000, offers: 500, window: 180, cycle_minutes: 15 };
-    let argv: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i < argv.len() {
-        let next = argv.get(i + 1).cloned().unwrap_or_default();
-        match argv[i].as_str() {
-            "--database-url" => a.database_url = Some(next),
-            "--integrations" => a.integrations = next.parse().unwrap_or(a.integrations),
-            "--offers" => a.offers = next.parse().unwrap_or(a.offers),
-            "--window" => a.window = next.parse().unwrap_or(a.window),
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
+    Args {
+        database_url: arg("--database-url"),
+        integrations: arg("--integrations").unwrap_or(1000),
+        offers: arg("--offers").unwrap_or(500),
+        window: arg("--window").unwrap_or(180),
+        cycle_minutes: arg("--cycle-minutes").unwrap_or(15),
     }
-    a
 }
 
 /// `offerbridge agent` on `url`.

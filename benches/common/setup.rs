@@ -10,6 +10,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::common::{KEY, gql};
 
+/// The value after `name` on the command line (`cargo bench --bench x -- --name value`),
+/// parsed; `None` when absent or unreadable.
+pub fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.iter().position(|a| a == name).and_then(|i| argv.get(i + 1)).and_then(|v| v.parse().ok())
+}
+
 /// The databases a benchmark makes, dropped at the end.
 pub struct Databases {
     /// The PostgreSQL server's admin URL; `None` = SQLite files in `dir`.

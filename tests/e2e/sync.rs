@@ -378,3 +378,27 @@ async fn bulk_pause_dry_run_apply_survives_sync_and_reverts() {
     let r = app.gql("mutation($id: ID!) { revertChangeset(id: $id) { revertedAt } }", json!({"id": cs_id})).await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "BAD_STATE", "{r}");
 }
+
+/// A bulk edit locks the title; the advertiser renames the offer meanwhile (the lock keeps the
+/// hand title). Reverting restores the title from before the edit and unlocks it: the next
+/// sync must bring the advertiser's new title, though the offer did not change since the last
+/// sync.
+#[tokio::test]
+async fn after_a_revert_the_next_sync_brings_what_the_advertiser_changed_meanwhile() {
+    let (url, fake) = fake_everflow(vec![offer(1, "2.50", &["US"])]).await;
+    let app = App::start(true).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    finalize(&app, &id, v).await;
+    let run = last_run(&app, &id, 0).await;
+    let edit = "mutation($id: ID!) { bulkUpdateCampaigns(where: {integrationId: $id}, set: {title: \"Ours\"}, dryRun: false) { id } }";
+    let cs_id = app.ok(edit, json!({"id": id})).await["bulkUpdateCampaigns"]["id"].clone();
+    lock(&fake).offers[0]["name"] = json!("Renamed upstream");
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(campaigns(&app, &id).await[0]["title"], "Ours", "the lock keeps the hand title ({run})");
+    app.ok("mutation($id: ID!) { revertChangeset(id: $id) { revertedAt } }", json!({"id": cs_id})).await;
+    assert_eq!(campaigns(&app, &id).await[0]["title"], "Offer 1", "the title from before the edit");
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(campaigns(&app, &id).await[0]["title"], "Renamed upstream", "{run}");
+}
