@@ -22,13 +22,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Feed, KEY, gql};
-use domain::{Config, crypto::Cipher, model::Role};
+use common::{Feed, InProcess, KEY, gql, serve_gateway};
+use domain::Config;
 use futures::{SinkExt, StreamExt};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
-use tokio_util::sync::CancellationToken;
 
 const PAGES: u32 = 40;
 const PAGE_SIZE: u32 = 250;
@@ -110,16 +109,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.agent.allowed_networks = vec!["127.0.0.1/32".into()];
     cfg.agent.poll_interval = Duration::from_millis(200);
     let config = Arc::new(cfg);
-    let db = domain::db::connect(&url).await?;
-    domain::db::migrate(&db).await?;
-    let cipher = Cipher::from_base64(&secrecy::SecretString::from(KEY.to_string()))?;
-    let shutdown = CancellationToken::new();
-    let (_, token) = domain::tokens::create(&db, "bench", Role::Admin).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = gateway::state(db.clone(), config.clone(), cipher.clone(), shutdown.clone()).await?;
-    let s = shutdown.clone();
-    tokio::spawn(async move { gateway::serve(state, listener, s).await });
+    let InProcess { db, base, token, shutdown, server } = serve_gateway(config.clone()).await?;
     let mut child = None;
     if split {
         child = Some(
@@ -134,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
                 .spawn()?,
         );
     } else {
+        let cipher = domain::crypto::Cipher::from_base64(&secrecy::SecretString::from(KEY.to_string()))?;
         let agent = agent::runtime::Agent::new(db.clone(), config.clone(), cipher)?;
         let s = shutdown.clone();
         tokio::spawn(async move { agent.run(s).await });
@@ -182,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let took = t.elapsed();
     shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     if let Some(mut c) = child {
         let _ = c.kill();
         let _ = c.wait();

@@ -1,5 +1,5 @@
-//! What both benchmarks share: the credentials key, the sample advertiser served from memory,
-//! and a GraphQL call.
+//! What the benchmarks share: the credentials key, the sample advertiser served from memory,
+//! a gateway in the bench's own process, and a GraphQL call.
 
 use std::{
     collections::HashMap,
@@ -17,10 +17,37 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
+use domain::{Config, crypto::Cipher, model::Role};
+use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 /// Base64 of 32 bytes: the credentials key of the benchmark's installation.
 pub const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// A gateway serving in the bench's process on `config`'s database (migrated), with an admin
+/// token; `shutdown` stops it, `server` ends then.
+pub struct InProcess {
+    pub db: DatabaseConnection,
+    pub base: String,
+    pub token: String,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub async fn serve_gateway(config: Arc<Config>) -> anyhow::Result<InProcess> {
+    let db = domain::db::connect(&config.database_url).await?;
+    domain::db::migrate(&db).await?;
+    let cipher = Cipher::from_base64(&secrecy::SecretString::from(KEY.to_string()))?;
+    let shutdown = CancellationToken::new();
+    let (_, token) = domain::tokens::create(&db, "bench", Role::Admin).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = gateway::state(db.clone(), config, cipher, shutdown.clone()).await?;
+    let s = shutdown.clone();
+    let server = tokio::spawn(async move { gateway::serve(state, listener, s).await });
+    Ok(InProcess { db, base, token, shutdown, server })
+}
 
 /// The sample advertiser's HasOffers pages, rendered once (`agent::sample`).
 pub struct Feed {

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use domain::{Config, crypto::Cipher, model::Role};
+use domain::Config;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
-use super::common::{KEY, gql};
+use super::common::{InProcess, gql, serve_gateway};
 
 /// The value after `name` on the command line (`cargo bench --bench x -- --name value`),
 /// parsed; `None` when absent or unreadable.
@@ -65,17 +64,7 @@ pub async fn set_up_many(
 ) -> anyhow::Result<(DatabaseConnection, Vec<i64>)> {
     let mut cfg = Config { database_url: url.to_string(), data_dir: dir.to_path_buf(), ..Config::default() };
     cfg.agent.allowed_networks = vec!["127.0.0.1/32".into()];
-    let config = Arc::new(cfg);
-    let db = domain::db::connect(url).await?;
-    domain::db::migrate(&db).await?;
-    let cipher = Cipher::from_base64(&secrecy::SecretString::from(KEY.to_string()))?;
-    let shutdown = CancellationToken::new();
-    let (_, token) = domain::tokens::create(&db, "bench", Role::Admin).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let state = gateway::state(db.clone(), config.clone(), cipher.clone(), shutdown.clone()).await?;
-    let s = shutdown.clone();
-    let server = tokio::spawn(async move { gateway::serve(state, listener, s).await });
+    let InProcess { db, base, token, shutdown, server, .. } = serve_gateway(Arc::new(cfg)).await?;
     let http = reqwest::Client::new();
     let adv = gql(&http, &base, &token, "mutation { createAdvertiser(input: {name: \"Bench\"}) { id } }", json!({})).await?;
     let mut ids = Vec::with_capacity(n);

@@ -979,6 +979,25 @@ async fn resume_after_reconnect_misses_nothing() {
     assert!(second.iter().any(|e| e["kind"] == "request_done"), "the test connection's event arrived");
 }
 
+/// A progress event's payload for page `n`.
+fn progress(n: i64) -> serde_json::Value {
+    json!({"run_id": 0, "status": "running", "phase": "fetching", "pages_done": n})
+}
+
+/// An integration (its advertiser unreachable: nothing runs) and an admin's WebSocket
+/// subscribed as "a" to its events from now on.
+async fn subscribed_to_an_integration(app: &App) -> (i64, Ws) {
+    let (id, _) = everflow_integration(app, "http://127.0.0.1:9").await;
+    let mut ws = ws_connect(app, &app.admin_token).await;
+    ws.subscribe(
+        "a",
+        &format!("subscription($id: ID!, $s: Int!) {{ integrationEvents(integrationId: $id, afterSequence: $s) {{ {EVENT} }} }}"),
+        json!({"id": id, "s": max_seq(&app.db).await}),
+    )
+    .await;
+    (id.parse().unwrap_or_default(), ws)
+}
+
 /// On PostgreSQL a sequence number is taken at insert but becomes visible at commit, so an
 /// event written inside a longer transaction (a page write) can commit after a later one.
 #[tokio::test]
@@ -988,16 +1007,7 @@ async fn an_event_committed_after_a_later_one_still_reaches_subscribers() {
         eprintln!("SQLite serialises writers: commit order is sequence order; nothing to check");
         return;
     }
-    let (id, _) = everflow_integration(&app, "http://127.0.0.1:9").await;
-    let iid: i64 = id.parse().unwrap_or_default();
-    let progress = |n: i64| json!({"run_id": 0, "status": "running", "phase": "fetching", "pages_done": n});
-    let mut ws = ws_connect(&app, &app.admin_token).await;
-    ws.subscribe(
-        "a",
-        &format!("subscription($id: ID!, $s: Int!) {{ integrationEvents(integrationId: $id, afterSequence: $s) {{ {EVENT} }} }}"),
-        json!({"id": id, "s": max_seq(&app.db).await}),
-    )
-    .await;
+    let (iid, mut ws) = subscribed_to_an_integration(&app).await;
     // The subscription is live once a first event arrives.
     let marker = events::append(&app.db, events::kind::RUN_PROGRESS, Some(iid), None, None, &progress(0)).await.expect("append");
     assert_eq!(seq(&ws.event("a", 30).await), marker);
@@ -1120,16 +1130,7 @@ async fn a_password_inside_an_api_url_is_never_shown() {
 #[tokio::test]
 async fn events_reach_subscribers_without_waiting_for_a_poll() {
     let app = App::start_with(false, |c| c.gateway.event_poll_interval = Duration::from_secs(3600)).await;
-    let (id, _) = everflow_integration(&app, "http://127.0.0.1:9").await;
-    let iid: i64 = id.parse().unwrap_or_default();
-    let progress = |n: i64| json!({"run_id": 0, "status": "running", "phase": "fetching", "pages_done": n});
-    let mut ws = ws_connect(&app, &app.admin_token).await;
-    ws.subscribe(
-        "a",
-        &format!("subscription($id: ID!, $s: Int!) {{ integrationEvents(integrationId: $id, afterSequence: $s) {{ {EVENT} }} }}"),
-        json!({"id": id, "s": max_seq(&app.db).await}),
-    )
-    .await;
+    let (iid, mut ws) = subscribed_to_an_integration(&app).await;
     // The subscription may register a moment after `subscribe` is sent: append until one
     // arrives (each append is its own wake-up; none is polled for within the hour).
     let mut first = None;
