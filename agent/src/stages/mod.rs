@@ -11,6 +11,7 @@
 //!
 //! [`crate::runtime`] claims work, holds the lease and drives the stages.
 
+pub mod batch;
 pub mod evaluate;
 pub mod fetch;
 pub mod reconcile;

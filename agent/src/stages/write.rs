@@ -17,13 +17,14 @@ use domain::{
     money,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Iterable, NotSet, QueryFilter, QuerySelect, QueryTrait,
-    Set,
-    sea_query::{ExprTrait, OnConflict},
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IdenStatic, Iterable, QueryFilter, QuerySelect, Set, sea_query::ExprTrait,
 };
 use serde_json::json;
 
-use super::log_row;
+use super::{
+    batch::{Rows, Tail},
+    log_row,
+};
 use crate::{pipeline::CampaignDraft, runtime::Counters};
 
 /// Rows per multi-row statement: campaigns have ~40 columns, which keeps a statement far
@@ -355,11 +356,15 @@ pub async fn write_page(db: &impl ConnectionTrait, plan: PagePlan<'_>) -> Result
     let mut inserts = inserts.into_iter().peekable();
     while inserts.peek().is_some() {
         let chunk: Vec<_> = inserts.by_ref().take(CHUNK).collect();
-        let by_external: HashMap<&str, &CampaignDraft> = chunk.iter().map(|(_, d)| (d.external_id.as_str(), *d)).collect();
+        let mut by_external: HashMap<&str, &CampaignDraft> = HashMap::with_capacity(chunk.len());
+        let mut rows =
+            Rows::<campaign::Entity>::new(campaign::Column::iter().filter(|c| !matches!(c, campaign::Column::Id)).collect(), chunk.len());
+        for (am, d) in chunk {
+            by_external.insert(d.external_id.as_str(), d);
+            rows.push(am)?;
+        }
         // RETURNING only what the child rows need, not the whole row.
-        let mut stmt = campaign::Entity::insert_many(chunk.iter().map(|(am, _)| am.clone())).into_query();
-        stmt.returning(sea_orm::sea_query::Query::returning().columns([campaign::Column::Id, campaign::Column::ExternalId]));
-        for r in db.query_all(&stmt).await? {
+        for r in rows.returning(db, &["id", "external_id"]).await? {
             let id: i64 = r.try_get("", "id")?;
             let external_id: String = r.try_get("", "external_id")?;
             if let Some(d) = by_external.get(external_id.as_str()) {
@@ -371,19 +376,16 @@ pub async fn write_page(db: &impl ConnectionTrait, plan: PagePlan<'_>) -> Result
     let mut updates = updates.into_iter().peekable();
     while updates.peek().is_some() {
         let chunk: Vec<_> = updates.by_ref().take(CHUNK).collect();
-        let rows = chunk.iter().map(|(p, _)| p.row.clone().reset_all());
-        // One multi-row upsert on the primary key: every row exists, so each one becomes an
-        // UPDATE of the listed columns with the planned values.
-        let cols = campaign::Column::iter().filter(|c| !matches!(c, campaign::Column::Id | campaign::Column::CreatedAt));
-        campaign::Entity::insert_many(rows)
-            .on_conflict(OnConflict::column(campaign::Column::Id).update_columns(cols).to_owned())
-            .exec_without_returning(db)
-            .await?;
-        for (p, d) in &chunk {
+        let mut rows = Rows::<campaign::Entity>::new(campaign::Column::iter().collect(), chunk.len());
+        for (p, d) in chunk {
             if p.children {
                 refreshed.push((*p.row.id.as_ref(), d));
             }
+            rows.push(p.row)?;
         }
+        // One multi-row upsert on the primary key: every row exists, so each one becomes an
+        // UPDATE of its columns with the planned values.
+        rows.execute(db, Tail::Upsert { key: "id", keep: &["created_at"] }).await?;
     }
     // New campaigns get all their child rows; refreshed ones only the rows that changed.
     let mut want = Children::of(&children);
@@ -539,34 +541,27 @@ impl Children {
 
     /// Inserts these rows, one multi-row statement per table and chunk.
     async fn insert(self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
-        for chunk in self.countries.chunks(CHUNK * 4) {
-            campaign_country::Entity::insert_many(chunk.iter().map(|c| campaign_country::ActiveModel::from(c.clone())))
-                .exec_without_returning(db)
-                .await?;
-        }
-        for chunk in self.payouts.chunks(CHUNK) {
-            campaign_payout::Entity::insert_many(
-                chunk
-                    .iter()
-                    .map(|p| campaign_payout::ActiveModel { id: NotSet, ..campaign_payout::ActiveModel::from(p.clone()).reset_all() }),
-            )
-            .exec_without_returning(db)
-            .await?;
-        }
-        for chunk in self.caps.chunks(CHUNK) {
-            campaign_cap::Entity::insert_many(
-                chunk.iter().map(|c| campaign_cap::ActiveModel { id: NotSet, ..campaign_cap::ActiveModel::from(c.clone()).reset_all() }),
-            )
-            .exec_without_returning(db)
-            .await?;
-        }
-        for chunk in self.publisher_payouts.chunks(CHUNK) {
-            campaign_publisher_payout::Entity::insert_many(
-                chunk.iter().map(|p| campaign_publisher_payout::ActiveModel::from(p.clone()).reset_all()),
-            )
-            .exec_without_returning(db)
-            .await?;
-        }
-        Ok(())
+        insert_models::<campaign_country::Entity>(db, &self.countries, CHUNK * 4, false).await?;
+        insert_models::<campaign_payout::Entity>(db, &self.payouts, CHUNK, true).await?;
+        insert_models::<campaign_cap::Entity>(db, &self.caps, CHUNK, true).await?;
+        insert_models::<campaign_publisher_payout::Entity>(db, &self.publisher_payouts, CHUNK, false).await
     }
+}
+
+/// Inserts `models`, `chunk` rows per statement; `auto_id`: the table's `id` column is left to
+/// the database.
+async fn insert_models<E>(db: &impl ConnectionTrait, models: &[E::Model], chunk: usize, auto_id: bool) -> Result<(), DbErr>
+where
+    E: EntityTrait,
+    E::Model: sea_orm::ModelTrait<Entity = E>,
+{
+    for part in models.chunks(chunk) {
+        let cols = E::Column::iter().filter(|c| !(auto_id && c.as_str() == "id")).collect();
+        let mut rows = Rows::<E>::new(cols, part.len());
+        for m in part {
+            rows.push_model(m);
+        }
+        rows.execute(db, Tail::None).await?;
+    }
+    Ok(())
 }
