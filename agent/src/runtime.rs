@@ -136,6 +136,9 @@ impl Agent {
         // Recovery looks for expired leases a few times per lease TTL, not on every poll.
         let recover_every = self.cfg.agent.lease_ttl / 4;
         let mut last_recovery: Option<std::time::Instant> = None;
+        if let Err(e) = self.requeue_own_claims().await {
+            tracing::warn!(error = %e, "queuing again what this agent's previous process claimed failed");
+        }
         loop {
             if let Err(e) = self.heartbeat(started).await {
                 tracing::warn!(error = %e, "agent heartbeat failed");
@@ -178,8 +181,14 @@ impl Agent {
         let existing = agent_heartbeat::Entity::find_by_id(self.id.clone()).one(&self.db).await?;
         match existing {
             Some(h) => {
+                // A new process under the same id (a restarted container keeps its hostname
+                // and pid 1) starts a new life: `agents` shows when.
+                let restarted = h.started_at != started;
                 let mut am: agent_heartbeat::ActiveModel = h.into();
                 am.last_seen_at = Set(t);
+                if restarted {
+                    am.started_at = Set(started);
+                }
                 am.update(&self.db).await?;
             }
             None => {
@@ -663,6 +672,40 @@ impl Agent {
             .await?;
         if r.rows_affected + t2.rows_affected > 0 {
             tracing::warn!(previews = r.rows_affected, tests = t2.rows_affected, "queued again work claimed by an agent that stopped");
+        }
+        Ok(())
+    }
+
+    /// Previews and connection tests still "running" under this agent's id were claimed by a
+    /// previous process of the same id (a restarted container keeps its hostname and pid, a
+    /// fixed `agent.id` is the same on every start): no process runs them any more, and as the
+    /// id looks alive again at once, recovery by heartbeat would never take them back. They are
+    /// queued again when the agent starts.
+    async fn requeue_own_claims(&self) -> Result<(), DbErr> {
+        let previews = preview_request::Entity::update_many()
+            .col_expr(preview_request::Column::Status, Expr::value("pending"))
+            .col_expr(preview_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
+            .col_expr(preview_request::Column::StartedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .filter(preview_request::Column::Status.eq("running"))
+            .filter(preview_request::Column::ClaimedBy.eq(self.id.clone()))
+            .exec(&self.db)
+            .await?;
+        let tests = sync_request::Entity::update_many()
+            .col_expr(sync_request::Column::Status, Expr::value("pending"))
+            .col_expr(sync_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
+            .col_expr(sync_request::Column::ClaimedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .filter(sync_request::Column::Kind.eq(m::RequestKind::TestConnection.as_str()))
+            .filter(sync_request::Column::Status.eq("running"))
+            .filter(sync_request::Column::ClaimedBy.eq(self.id.clone()))
+            .exec(&self.db)
+            .await?;
+        if previews.rows_affected + tests.rows_affected > 0 {
+            tracing::warn!(
+                previews = previews.rows_affected,
+                tests = tests.rows_affected,
+                agent.id = %self.id,
+                "queued again work a previous process of this agent claimed"
+            );
         }
         Ok(())
     }

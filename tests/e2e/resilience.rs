@@ -552,3 +552,34 @@ async fn the_agents_query_shows_live_and_dead_agents() {
 async fn agent_list(app: &App) -> Vec<Value> {
     app.ok("{ agents { id hostname alive lastSeenAt runsInProgress } }", json!({})).await["agents"].as_array().cloned().unwrap_or_default()
 }
+
+/// A restarted agent keeps its id (a container keeps its hostname and pid 1; `agent.id` may
+/// be fixed), so it looks alive at once: a preview its previous process had claimed when it
+/// died would stay RUNNING for good. The new process queues it again and it finishes.
+#[tokio::test]
+async fn a_preview_claimed_by_a_previous_process_of_the_same_agent_is_finished_after_the_restart() {
+    use domain::entity::preview_request;
+    use sea_orm::{ActiveModelTrait, Set};
+    let (url, _fake) = fake_everflow(feed(3)).await;
+    let app = App::start(false).await;
+    let (id, _) = everflow_integration(&app, &url).await;
+    let pid = app.ok("mutation($id: ID!) { requestPreview(integrationId: $id) { id } }", json!({"id": id})).await["requestPreview"]["id"]
+        .as_str()
+        .map(str::to_string)
+        .expect("preview id");
+    // What the previous process of agent-x left: the preview claimed and running, a minute ago.
+    let row = preview_request::Entity::find_by_id(int_id(&pid)).one(&app.db).await.expect("q").expect("row");
+    let mut am: preview_request::ActiveModel = row.into();
+    am.status = Set("running".into());
+    am.claimed_by = Set(Some("agent-x".into()));
+    am.started_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(60)));
+    am.update(&app.db).await.expect("claimed");
+
+    let (_stop, _x) = app.spawn_agent("agent-x", |_| {});
+    let p = eventually(30, "the preview finished by the restarted agent", || async {
+        let d = app.ok("query($id: ID!) { preview(id: $id) { status offersTotal } }", json!({"id": pid})).await;
+        (d["preview"]["status"] == "DONE").then_some(d["preview"].clone())
+    })
+    .await;
+    assert_eq!(p["offersTotal"], 3);
+}
