@@ -285,6 +285,26 @@ async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Re
         });
     }
     let mut tasks = tokio::task::JoinSet::new();
+    domain::metrics::install();
+    if with_agent
+        && !with_gateway
+        && let Some(addr) = &config.agent.metrics_listen
+    {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on agent.metrics_listen {addr}"))?;
+        println!("agent metrics on http://{}/metrics", listener.local_addr()?);
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(|| async {
+                ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], domain::metrics::render())
+            }),
+        );
+        let s = shutdown.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(async move { s.cancelled().await }).await?;
+            Ok(())
+        });
+    }
     if with_agent {
         let agent = agent::runtime::Agent::new(db.clone(), config.clone(), cipher.clone())?;
         let s = shutdown.clone();

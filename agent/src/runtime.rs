@@ -588,8 +588,15 @@ impl Agent {
                 }
             }))
         };
+        let run_clock = std::time::Instant::now();
+        let in_progress = domain::metrics::Held::new(domain::metrics::RUNS_IN_PROGRESS);
         let result = self.sync_inner(lease, &i, &run, dry_run, &mut progress).await;
         drop(_hb);
+        drop(in_progress);
+        record_run(
+            result.as_ref().map(|s| (s.status, &s.counters)).unwrap_or((RunStatus::Failed, &Counters::default())),
+            run_clock.elapsed(),
+        );
         let summary = match result {
             Ok(s) => s,
             Err(e) => {
@@ -1296,6 +1303,30 @@ impl Agent {
 
 /// New campaigns in one run after which PostgreSQL statistics are refreshed (once per run).
 const ANALYZE_AFTER: i64 = 1_000;
+
+/// A finished run in the metrics: its status, duration and the offers by outcome.
+fn record_run((status, c): (RunStatus, &Counters), took: std::time::Duration) {
+    use domain::metrics as dm;
+    let status = status.as_str();
+    metrics::counter!(dm::RUNS, "status" => status).increment(1);
+    metrics::histogram!(dm::RUN_SECONDS, "status" => status).record(took.as_secs_f64());
+    for (outcome, n) in [
+        ("created", c.created),
+        ("updated", c.updated),
+        ("unchanged", c.unchanged),
+        ("filtered", c.filtered),
+        ("not_selected", c.not_selected),
+        ("invalid", c.invalid),
+        ("duplicate", c.duplicates),
+        ("paused", c.paused),
+        ("reactivated", c.reactivated),
+        ("deleted", c.deleted),
+    ] {
+        if n > 0 {
+            metrics::counter!(dm::OFFERS, "outcome" => outcome).increment(n.unsigned_abs());
+        }
+    }
+}
 
 /// Stops the lease heartbeat however the run ends, including when its task is aborted: a
 /// heartbeat that outlived its run would keep a dead run's lease alive forever.

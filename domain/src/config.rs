@@ -96,6 +96,9 @@ pub struct AgentConfig {
     /// an API URL pointing into the agent's own network is refused (see `domain::netguard`).
     #[serde(deserialize_with = "list_or_csv")]
     pub allowed_networks: Vec<String>,
+    /// Address of a standalone agent's Prometheus endpoint (`GET /metrics`), e.g.
+    /// `0.0.0.0:9464`; none by default. `serve` and `gateway` serve `/metrics` on `listen`.
+    pub metrics_listen: Option<String>,
 }
 
 impl AgentConfig {
@@ -164,6 +167,7 @@ impl Default for AgentConfig {
             connectors_dir: None,
             batch_size: 500,
             allowed_networks: vec![],
+            metrics_listen: None,
         }
     }
 }

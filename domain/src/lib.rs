@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod db;
 pub mod entity;
 pub mod events;
+pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod netguard;

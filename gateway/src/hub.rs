@@ -206,6 +206,7 @@ pub fn stream(
     keep: impl Fn(&event::Model) -> bool + Send + Sync + 'static,
 ) -> impl futures::Stream<Item = Event> {
     async_stream::stream! {
+        let _open = domain::metrics::Held::new(domain::metrics::SUBSCRIBERS);
         let mut rx = hub.subscribe();
         // Replay what the poller has already passed; everything after it comes live.
         let upto = hub.cursor();

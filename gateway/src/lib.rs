@@ -49,8 +49,9 @@ pub async fn state(
 }
 
 /// The router: `/graphql` (POST and GET queries, GraphiQL in a browser), `/graphql/ws`
-/// (both WebSocket protocols), `/healthz`, `/readyz`.
+/// (both WebSocket protocols), `/healthz`, `/readyz`, `/metrics` (Prometheus).
 pub fn router(state: AppState) -> Router {
+    domain::metrics::install();
     let schema = schema::build(state.clone());
     let body_limit = state.config.gateway.max_body_bytes;
     Router::new()
@@ -58,10 +59,62 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
         .layer(axum::middleware::map_response(json_413))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(access_log))
         .with_state((state, schema))
+}
+
+/// The operation a GraphQL response answered, for the access log.
+#[derive(Clone)]
+struct Operation(String);
+
+/// One line per request at INFO (target `offerbridge::access`): method, path (never the query
+/// string, which may carry variables), GraphQL operation, status and duration.
+async fn access_log(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let t = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let operation = resp.extensions().get::<Operation>().map(|o| o.0.as_str()).unwrap_or("-");
+    tracing::info!(
+        target: "offerbridge::access",
+        method = %method,
+        path = %path,
+        operation = %operation,
+        status = resp.status().as_u16(),
+        duration_ms = (t.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0,
+        "request"
+    );
+    resp
+}
+
+/// `/metrics`: the process's series in the Prometheus text format (under `serve`, the
+/// embedded agent's too). No token: it holds counts and durations, never data or secrets.
+async fn metrics() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], domain::metrics::render()).into_response()
+}
+
+/// The name of a document's first operation (`query Name ...`), without parsing it: the
+/// metrics and access-log label when the request names no operation.
+fn first_operation_name(query: &str) -> Option<&str> {
+    let mut rest = query.trim_start_matches('\u{feff}');
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+        match rest.strip_prefix('#') {
+            Some(comment) => rest = comment.split_once('\n').map_or("", |(_, r)| r),
+            None => break,
+        }
+    }
+    let rest = ["query", "mutation", "subscription"].iter().find_map(|k| rest.strip_prefix(k))?;
+    if !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
 }
 
 type S = State<(AppState, AppSchema)>;
@@ -70,11 +123,18 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
-async fn execute(state: &AppState, schema: &AppSchema, headers: &HeaderMap, req: async_graphql::Request) -> GraphQLResponse {
+async fn execute(state: &AppState, schema: &AppSchema, headers: &HeaderMap, req: async_graphql::Request) -> (GraphQLResponse, Operation) {
+    let t = std::time::Instant::now();
+    let name = req.operation_name.as_deref().or_else(|| first_operation_name(&req.query));
+    let operation = domain::metrics::operation_label(name);
     let auth = auth::authenticate(&state.db, bearer(headers).as_deref()).await;
     // One batch loader per request: child rows are never cached across requests.
     let loader = async_graphql::dataloader::DataLoader::new(schema::ChildRows { db: state.db.clone() }, tokio::spawn);
-    schema.execute(req.data(auth).data(loader)).await.into()
+    let resp = schema.execute(req.data(auth).data(loader)).await;
+    let outcome = if resp.is_ok() { "ok" } else { "error" };
+    metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => outcome)
+        .record(t.elapsed().as_secs_f64());
+    (resp.into(), Operation(operation))
 }
 
 async fn graphql_post(State((state, schema)): S, headers: HeaderMap, req: Result<GraphQLRequest, GraphQLRejection>) -> Response {
@@ -85,8 +145,10 @@ async fn graphql_post(State((state, schema)): S, headers: HeaderMap, req: Result
     if req.query.trim().is_empty() {
         return coded_response(StatusCode::BAD_REQUEST, "the request has no query: send JSON like {\"query\": \"{ advertisers { id } }\"}");
     }
-    let resp = execute(&state, &schema, &headers, req).await;
-    with_status(resp, &headers)
+    let (resp, op) = execute(&state, &schema, &headers, req).await;
+    let mut out = with_status(resp, &headers);
+    out.extensions_mut().insert(op);
+    out
 }
 
 /// A JSON error body coded BAD_REQUEST, for requests refused before GraphQL sees them.
@@ -135,16 +197,42 @@ async fn graphql_get(State((state, schema)): S, headers: HeaderMap, req: axum::e
         return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("offerbridge").finish())
             .into_response();
     }
+    let raw_query = req.uri().query().unwrap_or_default().to_string();
     let gql = match GraphQLRequest::<GraphQLRejection>::from_request(req, &()).await {
         Ok(r) => r,
         Err(rej) => return bad_request(rej),
     };
-    let req = gql.into_inner();
-    // GraphQL over HTTP: mutations are not allowed over GET.
-    if req.query.trim_start().starts_with("mutation") {
-        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")], "mutations must use POST").into_response();
+    let mut req = gql.into_inner();
+    // async-graphql reads `operation_name` from a GET query string, not the `operationName`
+    // GraphQL over HTTP names: read it here, or a document of several operations cannot run.
+    if req.operation_name.is_none() {
+        req.operation_name =
+            url::form_urlencoded::parse(raw_query.as_bytes()).find(|(k, _)| k == "operationName").map(|(_, v)| v.into_owned());
     }
-    with_status(execute(&state, &schema, &headers, req).await, &headers)
+    // GraphQL over HTTP: only queries over GET. The operation's type is read from the parsed
+    // document, so a comment line or a BOM before `mutation` does not hide it.
+    if let Ok(doc) = async_graphql::parser::parse_query(&req.query) {
+        use async_graphql::parser::types::{DocumentOperations, OperationType};
+        let ty = match &doc.operations {
+            DocumentOperations::Single(op) => Some(op.node.ty),
+            DocumentOperations::Multiple(ops) => match req.operation_name.as_deref() {
+                Some(name) => ops.iter().find(|(n, _)| n.as_str() == name).map(|(_, op)| op.node.ty),
+                None => ops.values().map(|op| op.node.ty).find(|t| *t != OperationType::Query),
+            },
+        };
+        if ty.is_some_and(|t| t != OperationType::Query) {
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "POST")],
+                "only queries may use GET: send mutations and subscriptions by POST",
+            )
+                .into_response();
+        }
+    }
+    let (resp, op) = execute(&state, &schema, &headers, req).await;
+    let mut out = with_status(resp, &headers);
+    out.extensions_mut().insert(op);
+    out
 }
 
 /// Content negotiation (GraphQL over HTTP): `application/graphql-response+json` when the client

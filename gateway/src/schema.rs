@@ -7,6 +7,7 @@ mod integrations;
 mod live;
 mod parties;
 mod runs;
+mod tokens;
 pub mod types;
 
 pub use campaigns::ChildRows;
@@ -22,7 +23,14 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Qu
 use crate::{AppState, auth::Caller, error};
 
 #[derive(MergedObject, Default)]
-pub struct Query(catalog::CatalogQuery, parties::PartiesQuery, integrations::IntegrationsQuery, campaigns::CampaignsQuery, runs::RunsQuery);
+pub struct Query(
+    catalog::CatalogQuery,
+    parties::PartiesQuery,
+    integrations::IntegrationsQuery,
+    campaigns::CampaignsQuery,
+    runs::RunsQuery,
+    tokens::TokensQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -31,6 +39,7 @@ pub struct Mutation(
     campaigns::CampaignsMutation,
     bulk::BulkMutation,
     runs::RunsMutation,
+    tokens::TokensMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, live::Subscription>;

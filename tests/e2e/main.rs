@@ -10,6 +10,7 @@ mod faults;
 mod fidelity;
 mod foundation;
 mod hostile;
+mod operations;
 mod resilience;
 mod security;
 mod sync;

@@ -244,6 +244,16 @@ impl Stack {
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
     }
 
+    /// What the gateway process has written to its log so far.
+    pub fn gateway_log(&self) -> String {
+        self.procs.iter().find(|p| p.name == "gateway").map(Proc::log_text).unwrap_or_default()
+    }
+
+    /// Keeps `proc` running as long as the stack.
+    pub fn keep(&mut self, proc: Proc) {
+        self.procs.push(proc);
+    }
+
     /// The stack's data folder.
     pub fn data_dir(&self) -> &Path {
         self.dir.path()

@@ -11,7 +11,7 @@ use std::{
 };
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use domain::{config::AgentConfig, crypto::Credentials};
+use domain::{config::AgentConfig, crypto::Credentials, metrics as m};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rust_decimal::{Decimal, prelude::ToPrimitive};
 use serde::Serialize;
@@ -383,9 +383,11 @@ impl Scaffold {
         let (account, interval) = Self::account(conn, creds, req, rps);
         let mut report = FetchReport::default();
         let stale = if use_cache { self.cache.get(&key).await } else { None };
+        let platform = conn.info().id.to_string();
         if let Some(hit) = &stale
             && hit.fetched_at.elapsed() < self.cfg.cache_ttl
         {
+            metrics::counter!(m::PAGE_CACHE, "result" => "hit").increment(1);
             report.from_cache = true;
             report.body_hash = Sha256::digest(&hit.resp.body).into();
             let parsed = parse(&hit.resp).map_err(|e| fail(e, None, 0))?;
@@ -403,8 +405,19 @@ impl Scaffold {
             let t = Instant::now();
             let wait = self.budget.reserve(&account, interval).await.map_err(|e| fail(FetchError::Transient(e), None, report.attempts))?;
             tokio::time::sleep(wait).await;
-            report.limiter_wait += t.elapsed();
+            let waited = t.elapsed();
+            report.limiter_wait += waited;
+            if !wait.is_zero() {
+                metrics::histogram!(m::RATE_LIMIT_WAIT_SECONDS, "platform" => platform.clone(), "cause" => "budget")
+                    .record(waited.as_secs_f64());
+            }
             let outcome = self.send(req, stale.as_ref()).await;
+            let status = outcome.as_ref().map_or_else(|_| "error".to_string(), |r| r.status.to_string());
+            metrics::counter!(m::UPSTREAM_REQUESTS, "platform" => platform.clone(), "status" => status).increment(1);
+            if use_cache && report.attempts == 1 {
+                let result = if matches!((&outcome, &stale), (Ok(r), Some(_)) if r.status == 304) { "revalidated" } else { "miss" };
+                metrics::counter!(m::PAGE_CACHE, "result" => result).increment(1);
+            }
             let last: Option<LastResponse>;
             let err = match outcome {
                 Ok(resp) => {
@@ -464,7 +477,10 @@ impl Scaffold {
             };
             if matches!(err, FetchError::RateLimited { .. }) {
                 report.rate_limit_waits.push(wait);
+                metrics::histogram!(m::RATE_LIMIT_WAIT_SECONDS, "platform" => platform.clone(), "cause" => "upstream")
+                    .record(wait.as_secs_f64());
             }
+            metrics::counter!(m::UPSTREAM_RETRIES, "platform" => platform.clone()).increment(1);
             tracing::debug!(connector = %conn.info().id, attempt = report.attempts, wait_ms = wait.as_millis() as u64, code = err.code(), "retrying {} after {:?}", redact(req.url.path(), &secrets), wait);
             tokio::time::sleep(wait).await;
         }

@@ -1,0 +1,201 @@
+//! Day two for an operator: Prometheus metrics from the gateway and from an agent process, an
+//! access log line per request, and GET refused for anything but a query.
+
+use std::{collections::HashMap, time::Duration};
+
+use serde_json::json;
+
+use crate::{
+    clients::draft_integration,
+    harness::eventually,
+    procs::{FakeEverflow, Stack},
+};
+
+/// The samples of a Prometheus text page: `name{labels}` -> value.
+fn samples(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of the first sample named `name` whose labels include every one of `labels`.
+fn value(s: &HashMap<String, f64>, name: &str, labels: &[&str]) -> f64 {
+    s.iter().filter(|(k, _)| k.split('{').next() == Some(name) && labels.iter().all(|l| k.contains(l))).map(|(_, v)| *v).sum()
+}
+
+async fn scrape(http: &reqwest::Client, base: &str) -> HashMap<String, f64> {
+    let r = http.get(format!("{base}/metrics")).send().await.expect("scrape");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/plain; version=0.0.4")),
+        "the Prometheus text format"
+    );
+    samples(&r.text().await.expect("body"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// `offerbridge gateway` and `offerbridge agent` as separate processes: the agent serves its
+/// own `/metrics` on `agent.metrics_listen`, and after a first import its run, offer, upstream
+/// and cache series have moved; the gateway's request-duration histogram counts the named
+/// operations it served, and each request left one access-log line.
+#[tokio::test]
+async fn metrics_move_after_a_sync_and_every_request_is_in_the_access_log() {
+    let fake = FakeEverflow::start(120, Duration::ZERO).await;
+    let mut stack = Stack::start(false).await;
+    let port = free_port().to_string();
+    let agent_metrics = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let agent = stack.spawn_agent("agent-m", &[("OFFERBRIDGE_AGENT__METRICS_LISTEN", listen.as_str())]);
+    stack.keep(agent);
+    let http = stack.http.clone();
+    let before = eventually(30, "the agent's /metrics", || async {
+        let r = http.get(format!("{agent_metrics}/metrics")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let _: () = before;
+    let before = scrape(&http, &agent_metrics).await;
+    assert_eq!(value(&before, "offerbridge_sync_runs_total", &[]), 0.0, "no run yet");
+
+    let id = draft_integration(&stack, &fake).await;
+    stack.ok("mutation Finalize($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    let after = eventually(60, "a succeeded run in the agent's metrics", || async {
+        let s = scrape(&http, &agent_metrics).await;
+        (value(&s, "offerbridge_sync_runs_total", &["status=\"succeeded\""]) >= 1.0).then_some(s)
+    })
+    .await;
+    assert_eq!(value(&after, "offerbridge_offers_total", &["outcome=\"created\""]), 120.0, "every offer created once");
+    assert!(value(&after, "offerbridge_upstream_requests_total", &["platform=\"everflow\"", "status=\"200\""]) >= 3.0, "three pages");
+    assert!(value(&after, "offerbridge_sync_run_duration_seconds_count", &["status=\"succeeded\""]) >= 1.0);
+    assert_eq!(value(&after, "offerbridge_sync_runs_in_progress", &[]), 0.0, "nothing left running");
+    // A preview right after the run reads the pages the run fetched from the cache.
+    let pid = stack.ok("mutation($id: ID!) { requestPreview(integrationId: $id) { id } }", json!({"id": id})).await["requestPreview"]["id"]
+        .clone();
+    eventually(30, "the preview", || async {
+        let d = stack.ok("query($id: ID!) { preview(id: $id) { status } }", json!({"id": pid})).await;
+        (d["preview"]["status"] == "DONE").then_some(())
+    })
+    .await;
+    let after = scrape(&http, &agent_metrics).await;
+    assert!(value(&after, "offerbridge_page_cache_requests_total", &["result=\"hit\""]) >= 1.0, "the preview's pages came from the cache");
+
+    // The gateway's own series: the named operation it served, and no agent series (the agent
+    // runs elsewhere).
+    let gw = scrape(&http, &stack.base).await;
+    assert!(
+        value(&gw, "offerbridge_graphql_request_duration_seconds_count", &["operation=\"Finalize\"", "outcome=\"ok\""]) >= 1.0,
+        "{gw:?}"
+    );
+    assert_eq!(value(&gw, "offerbridge_sync_runs_total", &[]), 0.0, "runs are counted by the agent that ran them");
+
+    let log = eventually(10, "the access log line", || async {
+        let log = stack.gateway_log();
+        log.lines().any(|l| l.contains("offerbridge::access") && l.contains("operation=Finalize")).then_some(log)
+    })
+    .await;
+    let line = log.lines().find(|l| l.contains("operation=Finalize")).unwrap_or_default();
+    for part in ["method=POST", "path=/graphql", "status=200", "duration_ms="] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    assert!(!log.contains(&stack.token), "the token is never logged");
+}
+
+/// GraphQL over HTTP allows only queries over GET. The operation's type comes from the parsed
+/// document: a comment line or a byte-order mark before `mutation` does not let it through.
+#[tokio::test]
+async fn a_mutation_over_get_is_refused_however_the_document_begins() {
+    let stack = Stack::start(false).await;
+    let get = |q: &'static str, op: Option<&'static str>| {
+        let stack = &stack;
+        async move {
+            let mut params = vec![("query", q)];
+            if let Some(op) = op {
+                params.push(("operationName", op));
+            }
+            let r = stack.http.get(format!("{}/graphql", stack.base)).bearer_auth(&stack.token).query(&params).send().await.expect("GET");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let mutation = "mutation { createAdvertiser(input: {name: \"via GET\"}) { id } }";
+    for q in [
+        mutation,
+        "# a comment first\nmutation { createAdvertiser(input: {name: \"via GET\"}) { id } }",
+        "\u{feff}mutation { createAdvertiser(input: {name: \"via GET\"}) { id } }",
+        "  ,\n mutation M { createAdvertiser(input: {name: \"via GET\"}) { id } }",
+    ] {
+        let (status, body) = get(q, None).await;
+        assert_eq!(status, 405, "{q:?}: {body}");
+    }
+    // Several operations: the one operationName selects decides.
+    let both = "query Q { advertisers { id } } mutation M { createAdvertiser(input: {name: \"via GET\"}) { id } }";
+    assert_eq!(get(both, Some("M")).await.0, 405);
+    let (status, body) = get(both, Some("Q")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"advertisers\""), "{body}");
+    let d = stack.ok("{ advertisers { name } }", json!({})).await;
+    assert_eq!(d["advertisers"], json!([]), "no advertiser was created over GET");
+}
+
+/// Tokens over GraphQL, for admins only: a created token is shown once and works at once; the
+/// list never shows a token or its hash; a revoked token is refused from the next request; the
+/// last admin token cannot be revoked; editors and viewers cannot see or touch tokens.
+#[tokio::test]
+async fn admins_list_create_and_revoke_tokens_over_graphql() {
+    use domain::model::Role;
+
+    use crate::harness::App;
+    let app = App::start(false).await;
+    let admin = app.token(Role::Admin).await;
+    let editor = app.token(Role::Editor).await;
+    let code = |r: &serde_json::Value| r["errors"][0]["extensions"]["code"].as_str().unwrap_or_default().to_string();
+
+    let r = app.gql_as(Some(&editor), "{ apiTokens { id } }", json!({})).await;
+    assert_eq!(code(&r), "FORBIDDEN", "{r}");
+    let r = app.gql_as(Some(&editor), "mutation { createApiToken(input: {name: \"x\", role: ADMIN}) { token } }", json!({})).await;
+    assert_eq!(code(&r), "FORBIDDEN", "an editor cannot make itself an admin: {r}");
+
+    let r = app
+        .gql_as(
+            Some(&admin),
+            "mutation { createApiToken(input: {name: \"dashboard\", role: VIEWER}) { token apiToken { id name role prefix revokedAt current } } }",
+            json!({}),
+        )
+        .await;
+    let created = &r["data"]["createApiToken"];
+    let token = created["token"].as_str().expect("the token, once").to_string();
+    assert_eq!(created["apiToken"]["role"], "VIEWER");
+    assert_eq!(created["apiToken"]["current"], false);
+    assert!(token.starts_with(created["apiToken"]["prefix"].as_str().unwrap_or("?")), "{r}");
+    let viewer_id = created["apiToken"]["id"].clone();
+    let r = app.gql_as(Some(&token), "{ advertisers { id } }", json!({})).await;
+    assert!(r.get("errors").is_none(), "the new token works at once: {r}");
+
+    let r = app.gql_as(Some(&admin), "{ apiTokens { id name role prefix current revokedAt } }", json!({})).await;
+    let list = r["data"]["apiTokens"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 4, "the harness's admin, ours, the editor, the new viewer: {r}");
+    assert!(list.iter().any(|t| t["current"] == true && t["role"] == "ADMIN"), "{r}");
+    assert!(!r.to_string().contains(&token) && !r.to_string().contains(&admin), "no token text in the list");
+
+    let r = app.gql_as(Some(&admin), "mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }", json!({"id": viewer_id})).await;
+    assert!(r["data"]["revokeApiToken"]["revokedAt"].is_string(), "{r}");
+    let r = app.gql_as(Some(&token), "{ advertisers { id } }", json!({})).await;
+    assert_eq!(code(&r), "UNAUTHENTICATED", "a revoked token is refused at once: {r}");
+
+    let other_admin = list.iter().find(|t| t["current"] == false && t["role"] == "ADMIN").map(|t| t["id"].clone()).expect("another admin");
+    let r = app.gql_as(Some(&admin), "mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }", json!({"id": other_admin})).await;
+    assert!(r["data"]["revokeApiToken"]["revokedAt"].is_string(), "another admin token may go: {r}");
+    let me = list.iter().find(|t| t["current"] == true).map(|t| t["id"].clone()).expect("the admin token");
+    let r = app.gql_as(Some(&admin), "mutation($id: ID!) { revokeApiToken(id: $id) { id } }", json!({"id": me})).await;
+    assert_eq!(code(&r), "BAD_STATE", "the last admin token stays: {r}");
+    let r = app.gql_as(Some(&admin), "mutation { createApiToken(input: {name: \"  \", role: EDITOR}) { token } }", json!({})).await;
+    assert_eq!(code(&r), "VALIDATION", "{r}");
+    let r = app.gql_as(Some(&admin), "mutation { revokeApiToken(id: \"999999\") { id } }", json!({})).await;
+    assert_eq!(code(&r), "NOT_FOUND", "{r}");
+}
