@@ -43,6 +43,22 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage the secret key that seals advertiser credentials.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Generate a new key and re-seal every stored credential with it, in one transaction.
+    /// Stop every gateway and agent first: they hold the old key.
+    Rotate {
+        /// Rotate although agents have sent a heartbeat within the lease TTL.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Key { command: KeyCommand::Rotate { force } } => rotate_key(&config, force).await,
         Command::Sync { integration, dry_run } => sync(config, &integration, dry_run).await,
         Command::Serve => run(config, true, true).await,
         Command::Gateway => run(config, true, false).await,
@@ -200,6 +217,81 @@ async fn sync(config: Config, integration: &str, dry_run: bool) -> anyhow::Resul
         }
         _ => Ok(()),
     }
+}
+
+/// `offerbridge key rotate`: a new key, every credential re-sealed with it in one transaction.
+///
+/// The new key is on disk before the transaction commits, so a crash at any point leaves a key
+/// that opens what the database holds: the old one (`secret.key` untouched until the commit)
+/// or the new one (`secret.key.next`, renamed into place after the commit). A key given by
+/// configuration is never rewritten: the new one goes to `secret.key.new` for the operator to
+/// put into every process's configuration.
+async fn rotate_key(config: &Config, force: bool) -> anyhow::Result<()> {
+    use domain::entity::agent_heartbeat;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let key_file = config.data_dir.join("secret.key");
+    if config.secret_key.is_none() && !key_file.exists() {
+        anyhow::bail!(
+            "no secret key at {} and none configured (secret_key / OFFERBRIDGE_SECRET_KEY): run this command with the service's \
+             data folder and configuration",
+            key_file.display()
+        );
+    }
+    let db = open(config, false).await?;
+    let old = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
+    old.verify_installation(&db).await.map_err(anyhow::Error::msg)?;
+    let recent = chrono::Utc::now() - chrono::Duration::from_std(config.agent.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
+    let alive = agent_heartbeat::Entity::find().filter(agent_heartbeat::Column::LastSeenAt.gte(recent)).all(&db).await?;
+    if !alive.is_empty() && !force {
+        let names: Vec<String> =
+            alive.iter().map(|a| format!("{} (last heartbeat {})", a.agent_id, a.last_seen_at.format("%H:%M:%S UTC"))).collect();
+        anyhow::bail!(
+            "agents are running: {}. Stop every gateway and agent first (they hold the old key and would fail to open \
+             credentials, or seal new ones with it), or pass --force",
+            names.join(", ")
+        );
+    }
+    let new_key = Cipher::generate_key();
+    let new = Cipher::from_base64(&new_key)?;
+    let write_private = |path: &std::path::Path| -> anyhow::Result<()> {
+        use secrecy::ExposeSecret;
+        std::fs::write(path, new_key.expose_secret()).with_context(|| format!("cannot write {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    };
+    let from_file = config.secret_key.is_none();
+    let staged = config.data_dir.join(if from_file { "secret.key.next" } else { "secret.key.new" });
+    write_private(&staged)?;
+    let n = match old.rotate_to(&db, &new).await {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            anyhow::bail!(e);
+        }
+    };
+    println!("re-sealed the credentials of {n} integration(s); key fingerprint {} -> {}", old.fingerprint(), new.fingerprint());
+    if from_file {
+        let kept = config.data_dir.join("secret.key.old");
+        std::fs::rename(&key_file, &kept).with_context(|| format!("cannot move {} to {}", key_file.display(), kept.display()))?;
+        std::fs::rename(&staged, &key_file).with_context(|| format!("cannot move {} to {}", staged.display(), key_file.display()))?;
+        println!(
+            "the new key is in {}; the old one is kept as {} (delete it once the backups that need it are gone). Copy the new \
+             key to every machine that runs a gateway or an agent, then start them",
+            key_file.display(),
+            kept.display()
+        );
+    } else {
+        println!(
+            "the key comes from the configuration, so the new key was written to {}: set secret_key (or OFFERBRIDGE_SECRET_KEY) \
+             to its content in every gateway's and agent's configuration, then start them",
+            staged.display()
+        );
+    }
+    Ok(())
 }
 
 /// The run summary as an aligned two-column table.

@@ -115,6 +115,43 @@ impl Cipher {
         }
     }
 
+    /// A new random key, base64 (what `secret.key` holds).
+    pub fn generate_key() -> SecretString {
+        let mut k = [0u8; 32];
+        rand::rng().fill_bytes(&mut k);
+        SecretString::from(B64.encode(k))
+    }
+
+    /// Re-seals every stored credential from this key to `new` and records `new`'s fingerprint,
+    /// in one transaction: either every integration moves to the new key or none does. A
+    /// credential this key cannot open stops the rotation (naming the integration) with nothing
+    /// changed. Returns how many integrations were re-sealed.
+    pub async fn rotate_to(&self, db: &sea_orm::DatabaseConnection, new: &Cipher) -> Result<u64, String> {
+        use crate::entity::{instance_meta, integration};
+        use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+        let err = |e: sea_orm::DbErr| format!("the rotation was rolled back: {e}");
+        let tx = db.begin().await.map_err(err)?;
+        let rows = integration::Entity::find().filter(integration::Column::CredentialsSealed.is_not_null()).all(&tx).await.map_err(err)?;
+        let mut n = 0;
+        for row in rows {
+            let Some(sealed) = &row.credentials_sealed else { continue };
+            let creds = self.open(sealed).map_err(|_| {
+                format!("the credentials of integration {} ('{}') do not open with the current key; nothing was changed", row.id, row.name)
+            })?;
+            let mut am: integration::ActiveModel = row.into();
+            am.credentials_sealed = Set(Some(new.seal(&creds)));
+            am.update(&tx).await.map_err(err)?;
+            n += 1;
+        }
+        let meta = instance_meta::ActiveModel { key: Set("key_fingerprint".into()), value: Set(new.1.clone()) };
+        match instance_meta::Entity::find_by_id("key_fingerprint".to_string()).one(&tx).await.map_err(err)? {
+            Some(_) => meta.update(&tx).await.map_err(err)?,
+            None => meta.insert(&tx).await.map_err(err)?,
+        };
+        tx.commit().await.map_err(err)?;
+        Ok(n)
+    }
+
     pub fn seal(&self, creds: &Credentials) -> String {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);

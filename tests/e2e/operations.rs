@@ -199,3 +199,86 @@ async fn admins_list_create_and_revoke_tokens_over_graphql() {
     let r = app.gql_as(Some(&admin), "mutation { revokeApiToken(id: \"999999\") { id } }", json!({})).await;
     assert_eq!(code(&r), "NOT_FOUND", "{r}");
 }
+
+/// Finalizes a draft integration (the stack may have no agent: the import request waits).
+async fn finalized(stack: &Stack, fake: &FakeEverflow) -> String {
+    let id = draft_integration(stack, fake).await;
+    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    id
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or_default()
+}
+
+/// `key rotate` with the key in the configuration: every credential is re-sealed with a new
+/// key in one transaction, the new key is written (0600) for the operator to configure, a
+/// process with the new key syncs, and a process still holding the old key refuses to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotate_reseals_every_credential_and_a_process_with_the_old_key_refuses_to_start() {
+    let fake = FakeEverflow::start(5, Duration::ZERO).await;
+    let stack = Stack::start(false).await;
+    let id = finalized(&stack, &fake).await;
+    let (code, out, err) = stack.cli(&["key", "rotate"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("re-sealed the credentials of 1 integration(s)"), "{out}");
+    let staged = stack.data_dir().join("secret.key.new");
+    let new_key = std::fs::read_to_string(&staged).expect("the new key, for the configuration");
+    #[cfg(unix)]
+    assert_eq!(mode(&staged), 0o600);
+    assert_ne!(new_key.trim(), stack.secret_key());
+    assert!(!out.contains(new_key.trim()) && !err.contains(new_key.trim()), "the key is never printed");
+
+    let (code, out, err) = stack.cli_env(&["sync", &id], &[("OFFERBRIDGE_SECRET_KEY", new_key.trim())], &[]);
+    assert_eq!(code, Some(0), "the new key opens the re-sealed credentials: {out}{err}");
+    assert!(out.lines().any(|l| l.starts_with("created") && l.trim_end().ends_with(" 5")), "{out}");
+
+    let (code, out, err) = stack.cli(&["sync", &id]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(err.contains("is not the key that sealed the stored credentials"), "{err}");
+}
+
+/// `key rotate` with the key in `data_dir/secret.key`: the old key is kept as
+/// `secret.key.old`, the new one replaces it; a rotation while an agent runs is refused with
+/// nothing changed, unless forced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotate_replaces_the_key_file_and_refuses_while_an_agent_runs() {
+    let fake = FakeEverflow::start(5, Duration::ZERO).await;
+    let mut stack = Stack::start(false).await;
+    let id = finalized(&stack, &fake).await;
+    let key_file = stack.data_dir().join("secret.key");
+    std::fs::write(&key_file, stack.secret_key()).expect("the key file");
+    let from_file: &[&str] = &["OFFERBRIDGE_SECRET_KEY"];
+
+    let agent = stack.spawn_agent("agent-k", &[]);
+    stack.keep(agent);
+    eventually(30, "the agent's heartbeat", || async {
+        let d = stack.ok("{ agents { id alive } }", json!({})).await;
+        d["agents"].as_array()?.iter().any(|a| a["id"] == "agent-k" && a["alive"] == true).then_some(())
+    })
+    .await;
+    let (code, out, err) = stack.cli_env(&["key", "rotate"], &[], from_file);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(err.contains("agents are running") && err.contains("agent-k") && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key"), stack.secret_key(), "nothing changed");
+    assert!(!stack.data_dir().join("secret.key.next").exists());
+
+    let (code, out, err) = stack.cli_env(&["key", "rotate", "--force"], &[], from_file);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(std::fs::read_to_string(stack.data_dir().join("secret.key.old")).expect("old key kept"), stack.secret_key());
+    let new_key = std::fs::read_to_string(&key_file).expect("new key");
+    assert_ne!(new_key, stack.secret_key());
+    #[cfg(unix)]
+    assert_eq!(mode(&key_file), 0o600);
+    assert!(!stack.data_dir().join("secret.key.next").exists());
+    // The file's key is the installation's now: a dry run opens the credentials with it (once
+    // the agent's own import, if it still runs, has ended).
+    eventually(30, "a dry run with the new key file", || async {
+        let (code, out, err) = stack.cli_env(&["sync", &id, "--dry-run"], &[], from_file);
+        assert!(!err.contains("is not the key"), "{out}{err}");
+        (code == Some(0)).then_some(())
+    })
+    .await;
+}

@@ -244,6 +244,22 @@ impl Stack {
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
     }
 
+    /// `cli` with environment variables set (`set`) or removed (`remove`).
+    pub fn cli_env(&self, args: &[&str], set: &[(&str, &str)], remove: &[&str]) -> (Option<i32>, String, String) {
+        let mut c = base_command(&self.db.url, self.dir.path());
+        c.args(args).envs(set.iter().copied());
+        for k in remove {
+            c.env_remove(k);
+        }
+        let out = c.output().expect("run offerbridge");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    /// The key every process of the stack is started with (`OFFERBRIDGE_SECRET_KEY`).
+    pub fn secret_key(&self) -> &'static str {
+        SECRET_KEY
+    }
+
     /// What the gateway process has written to its log so far.
     pub fn gateway_log(&self) -> String {
         self.procs.iter().find(|p| p.name == "gateway").map(Proc::log_text).unwrap_or_default()
