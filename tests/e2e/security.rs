@@ -689,6 +689,8 @@ async fn roles_are_enforced_on_every_mutation_kind() {
         ("bulkUpdateIntegrations", r#"bulkUpdateIntegrations(where: {}, set: {refreshMinutes: 120}) { id }"#),
         ("confirmHeldRun", r#"confirmHeldRun(runId: "<run>") { id }"#),
         ("discardHeldRun", r#"discardHeldRun(runId: "<run>") { id }"#),
+        ("createApiToken", r#"createApiToken(input: {name: "V", role: ADMIN}) { token }"#),
+        ("revokeApiToken", r#"revokeApiToken(id: "1") { id }"#),
     ]
     .into_iter()
     .map(|(name, m)| (name, format!("mutation {{ {} }}", fill(m))))
