@@ -253,44 +253,75 @@ async fn rotate_key(config: &Config, force: bool) -> anyhow::Result<()> {
     }
     let new_key = Cipher::generate_key();
     let new = Cipher::from_base64(&new_key)?;
-    let write_private = |path: &std::path::Path| -> anyhow::Result<()> {
-        use secrecy::ExposeSecret;
-        std::fs::write(path, new_key.expose_secret()).with_context(|| format!("cannot write {}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        }
-        Ok(())
-    };
     let from_file = config.secret_key.is_none();
     let staged = config.data_dir.join(if from_file { "secret.key.next" } else { "secret.key.new" });
-    write_private(&staged)?;
+    if staged.exists() {
+        anyhow::bail!(
+            "{} exists: an earlier rotation did not finish. If processes refuse to start with a fingerprint message, that file may \
+             hold the installation's key; move it away once you know which key is current, then rotate again",
+            staged.display()
+        );
+    }
+    // On disk, flushed, before the transaction can commit: the new key is never only in memory
+    // while the database already depends on it.
+    write_key_file(&staged, &new_key)?;
     let n = match old.rotate_to(&db, &new).await {
         Ok(n) => n,
-        Err(e) => {
+        Err(e @ domain::crypto::RotateError::RolledBack(_)) => {
             let _ = std::fs::remove_file(&staged);
             anyhow::bail!(e);
         }
+        Err(e) => anyhow::bail!(
+            "{e}. The new key stays in {}: if processes started with the old key refuse with a fingerprint message, the \
+             rotation was applied and that file holds the key (fingerprint {})",
+            staged.display(),
+            new.fingerprint()
+        ),
     };
     println!("re-sealed the credentials of {n} integration(s); key fingerprint {} -> {}", old.fingerprint(), new.fingerprint());
     if from_file {
-        let kept = config.data_dir.join("secret.key.old");
-        std::fs::rename(&key_file, &kept).with_context(|| format!("cannot move {} to {}", key_file.display(), kept.display()))?;
+        // The old key stays under a name of its own (backups taken before need it), then one
+        // rename replaces secret.key: there is never a moment without it.
+        let kept = config.data_dir.join(format!("secret.key.old-{}", old.fingerprint()));
+        std::fs::hard_link(&key_file, &kept).with_context(|| format!("cannot keep the old key as {}", kept.display()))?;
         std::fs::rename(&staged, &key_file).with_context(|| format!("cannot move {} to {}", staged.display(), key_file.display()))?;
+        sync_dir(&config.data_dir)?;
         println!(
-            "the new key is in {}; the old one is kept as {} (delete it once the backups that need it are gone). Copy the new \
-             key to every machine that runs a gateway or an agent, then start them",
+            "the new key is in {}; the old one is kept as {} (keep it with the backups taken before this rotation). Copy the \
+             new key to every machine that runs a gateway or an agent, then start them",
             key_file.display(),
             kept.display()
         );
     } else {
         println!(
             "the key comes from the configuration, so the new key was written to {}: set secret_key (or OFFERBRIDGE_SECRET_KEY) \
-             to its content in every gateway's and agent's configuration, then start them",
+             to its content in every gateway's and agent's configuration, start them, then delete the file",
             staged.display()
         );
     }
+    Ok(())
+}
+
+/// Writes a key to a new file readable by this user only, flushed to disk with its folder.
+fn write_key_file(path: &std::path::Path, key: &secrecy::SecretString) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(key.expose_secret().as_bytes()).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", path.display()))?;
+    sync_dir(path.parent().unwrap_or(std::path::Path::new(".")))
+}
+
+/// Flushes a folder's entries (a created or renamed file) to disk.
+fn sync_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot flush {}", dir.display()))?;
     Ok(())
 }
 

@@ -136,10 +136,16 @@ impl Agent {
         // Recovery looks for expired leases a few times per lease TTL, not on every poll.
         let recover_every = self.cfg.agent.lease_ttl / 4;
         let mut last_recovery: Option<std::time::Instant> = None;
-        if let Err(e) = self.requeue_own_claims().await {
-            tracing::warn!(error = %e, "queuing again what this agent's previous process claimed failed");
-        }
+        let mut requeued = false;
         loop {
+            // Until it succeeds (the database may be down as the agent starts): once this id's
+            // heartbeat is back, nothing else would ever take that work back.
+            if !requeued {
+                match self.requeue_own_claims().await {
+                    Ok(()) => requeued = true,
+                    Err(e) => tracing::warn!(error = %e, "queuing again what this agent's previous process claimed failed; retrying"),
+                }
+            }
             if let Err(e) = self.heartbeat(started).await {
                 tracing::warn!(error = %e, "agent heartbeat failed");
             }
@@ -593,10 +599,13 @@ impl Agent {
         let result = self.sync_inner(lease, &i, &run, dry_run, &mut progress).await;
         drop(_hb);
         drop(in_progress);
-        record_run(
-            result.as_ref().map(|s| (s.status, &s.counters)).unwrap_or((RunStatus::Failed, &Counters::default())),
-            run_clock.elapsed(),
-        );
+        // A dry run writes nothing: it is not counted as an import.
+        if !dry_run {
+            record_run(
+                result.as_ref().map(|s| (s.status, &s.counters)).unwrap_or((RunStatus::Failed, &Counters::default())),
+                run_clock.elapsed(),
+            );
+        }
         let summary = match result {
             Ok(s) => s,
             Err(e) => {

@@ -21,6 +21,17 @@ pub enum CryptoError {
     Open,
 }
 
+/// Why a key rotation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// Nothing was changed: the old key is still the installation's.
+    #[error("{0}")]
+    RolledBack(String),
+    /// The COMMIT failed: the database may hold the new key's credentials or the old ones.
+    #[error("the commit failed, so the rotation may or may not have been applied: {0}")]
+    Commit(String),
+}
+
 /// Seals and opens credential documents. The key never leaves this type.
 #[derive(Clone)]
 pub struct Cipher(ChaCha20Poly1305, String);
@@ -126,17 +137,24 @@ impl Cipher {
     /// in one transaction: either every integration moves to the new key or none does. A
     /// credential this key cannot open stops the rotation (naming the integration) with nothing
     /// changed. Returns how many integrations were re-sealed.
-    pub async fn rotate_to(&self, db: &sea_orm::DatabaseConnection, new: &Cipher) -> Result<u64, String> {
+    ///
+    /// A failed COMMIT is ambiguous (the server may have committed before the connection
+    /// dropped): it is reported as [`RotateError::Commit`], and the caller must keep the new
+    /// key.
+    pub async fn rotate_to(&self, db: &sea_orm::DatabaseConnection, new: &Cipher) -> Result<u64, RotateError> {
         use crate::entity::{instance_meta, integration};
         use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
-        let err = |e: sea_orm::DbErr| format!("the rotation was rolled back: {e}");
+        let err = |e: sea_orm::DbErr| RotateError::RolledBack(format!("the rotation was rolled back: {e}"));
         let tx = db.begin().await.map_err(err)?;
         let rows = integration::Entity::find().filter(integration::Column::CredentialsSealed.is_not_null()).all(&tx).await.map_err(err)?;
         let mut n = 0;
         for row in rows {
             let Some(sealed) = &row.credentials_sealed else { continue };
             let creds = self.open(sealed).map_err(|_| {
-                format!("the credentials of integration {} ('{}') do not open with the current key; nothing was changed", row.id, row.name)
+                RotateError::RolledBack(format!(
+                    "the credentials of integration {} ('{}') do not open with the current key; nothing was changed",
+                    row.id, row.name
+                ))
             })?;
             let mut am: integration::ActiveModel = row.into();
             am.credentials_sealed = Set(Some(new.seal(&creds)));
@@ -148,7 +166,7 @@ impl Cipher {
             Some(_) => meta.update(&tx).await.map_err(err)?,
             None => meta.insert(&tx).await.map_err(err)?,
         };
-        tx.commit().await.map_err(err)?;
+        tx.commit().await.map_err(|e| RotateError::Commit(e.to_string()))?;
         Ok(n)
     }
 

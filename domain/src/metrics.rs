@@ -60,6 +60,17 @@ pub fn install() -> Option<PrometheusHandle> {
                 .map_err(|e| tracing::warn!(error = %e, "metrics are not recorded"))
                 .ok()?;
             describe();
+            // Histogram samples are folded in by upkeep: without a scrape they would pile up.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let h = handle.clone();
+                rt.spawn(async move {
+                    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+                    loop {
+                        every.tick().await;
+                        h.run_upkeep();
+                    }
+                });
+            }
             Some(handle)
         })
         .clone()

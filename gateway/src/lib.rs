@@ -125,9 +125,13 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 async fn execute(state: &AppState, schema: &AppSchema, headers: &HeaderMap, req: async_graphql::Request) -> (GraphQLResponse, Operation) {
     let t = std::time::Instant::now();
-    let name = req.operation_name.as_deref().or_else(|| first_operation_name(&req.query));
-    let operation = domain::metrics::operation_label(name);
     let auth = auth::authenticate(&state.db, bearer(headers).as_deref()).await;
+    // Only an authenticated caller's operation names become labels: anyone else could fill the
+    // bounded set with junk.
+    let operation = match &auth {
+        Auth::Caller(_) => domain::metrics::operation_label(req.operation_name.as_deref().or_else(|| first_operation_name(&req.query))),
+        _ => "unauthenticated".to_string(),
+    };
     // One batch loader per request: child rows are never cached across requests.
     let loader = async_graphql::dataloader::DataLoader::new(schema::ChildRows { db: state.db.clone() }, tokio::spawn);
     let resp = schema.execute(req.data(auth).data(loader)).await;
@@ -138,6 +142,20 @@ async fn execute(state: &AppState, schema: &AppSchema, headers: &HeaderMap, req:
 }
 
 async fn graphql_post(State((state, schema)): S, headers: HeaderMap, req: Result<GraphQLRequest, GraphQLRejection>) -> Response {
+    // GraphQL over HTTP: a POST carries `application/json`. A form, `text/plain` or a body
+    // without a content type is what a cross-site HTML form can send without a preflight: it
+    // never runs, whatever it contains.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return coded_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the GraphQL request as JSON with 'Content-Type: application/json' (GET works for queries)",
+        );
+    }
     let req = match req {
         Ok(r) => r.into_inner(),
         Err(rej) => return bad_request(rej),

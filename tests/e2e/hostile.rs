@@ -323,6 +323,28 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
             "VALIDATION",
         ),
         ("GET syntax error", app.http.get(format!("{url}?query=%7B")).bearer_auth(&token), "GRAPHQL_PARSE_FAILED"),
+        // What a cross-site form can send without a preflight: refused (415) before parsing.
+        (
+            "text/plain",
+            post("text/plain", json!({"query": "mutation { createAdvertiser(input: {name: \"X\"}) { id } }"}).to_string()),
+            "BAD_REQUEST",
+        ),
+        (
+            "a form",
+            post(
+                "application/x-www-form-urlencoded",
+                "query=mutation%20%7B%20createAdvertiser(input%3A%20%7Bname%3A%20%22X%22%7D)%20%7B%20id%20%7D%20%7D".into(),
+            ),
+            "BAD_REQUEST",
+        ),
+        (
+            "no content type",
+            app.http
+                .post(&url)
+                .bearer_auth(&token)
+                .body(json!({"query": "mutation { createAdvertiser(input: {name: \"X\"}) { id } }"}).to_string()),
+            "BAD_REQUEST",
+        ),
     ];
     for (what, req, want) in cases {
         let resp = req.send().await.expect("the gateway answers");
@@ -333,8 +355,11 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
         assert!(ct.contains("json"), "{what}: content-type {ct}");
         let codes = assert_coded(what, &body);
         assert_eq!(codes.first().map(String::as_str), Some(want), "{what}: {body}");
-        assert!(matches!(status, 200 | 400 | 413), "{what}: status {status}");
+        let media = matches!(what, "text/plain" | "a form" | "no content type");
+        assert!(if media { status == 415 } else { matches!(status, 200 | 400 | 413) }, "{what}: status {status}");
     }
+    let d = app.gql_as(Some(&token), "{ advertisers { id } }", json!({})).await;
+    assert_eq!(d["data"]["advertisers"], json!([]), "no refused request created anything");
 }
 
 /// NUL and other control characters are refused by name before anything is stored (PostgreSQL

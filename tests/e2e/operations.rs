@@ -267,12 +267,26 @@ async fn key_rotate_replaces_the_key_file_and_refuses_while_an_agent_runs() {
 
     let (code, out, err) = stack.cli_env(&["key", "rotate", "--force"], &[], from_file);
     assert_eq!(code, Some(0), "{out}{err}");
-    assert_eq!(std::fs::read_to_string(stack.data_dir().join("secret.key.old")).expect("old key kept"), stack.secret_key());
+    let kept: Vec<_> = std::fs::read_dir(stack.data_dir())
+        .expect("data dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("secret.key.old-")))
+        .collect();
+    assert_eq!(kept.len(), 1, "the old key kept under its fingerprint: {kept:?}");
+    assert_eq!(std::fs::read_to_string(&kept[0]).expect("old key kept"), stack.secret_key());
     let new_key = std::fs::read_to_string(&key_file).expect("new key");
     assert_ne!(new_key, stack.secret_key());
     #[cfg(unix)]
     assert_eq!(mode(&key_file), 0o600);
     assert!(!stack.data_dir().join("secret.key.next").exists());
+    // A second rotation keeps both old keys (backups may need either).
+    let (code, out, err) = stack.cli_env(&["key", "rotate", "--force"], &[], from_file);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let old_keys = std::fs::read_dir(stack.data_dir())
+        .expect("data dir")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("secret.key.old-")))
+        .count();
+    assert_eq!(old_keys, 2);
     // The file's key is the installation's now: a dry run opens the credentials with it (once
     // the agent's own import, if it still runs, has ended).
     eventually(30, "a dry run with the new key file", || async {

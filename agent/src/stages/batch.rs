@@ -38,8 +38,9 @@ struct Shape {
     tail: Tail,
 }
 
-/// The printed statements, by shape. A run has a few dozen shapes (a full chunk per table and
-/// the last, shorter chunks), so the map stays small.
+/// The printed statements, by shape: a full chunk per table and the shorter last chunks of
+/// pages. Bounded by the chunk sizes (at most 200 row counts per table, 800 for countries):
+/// a few MB of text in a long-lived agent at worst.
 static TEXT: LazyLock<Mutex<HashMap<Shape, Arc<str>>>> = LazyLock::new(Default::default);
 
 fn backend_tag(b: DbBackend) -> u8 {

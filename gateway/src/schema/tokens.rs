@@ -4,7 +4,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::{entity::api_token, model::Role};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
 
 use super::{app, audit, parties::parse_id};
 use crate::{
@@ -132,13 +132,18 @@ impl TokensMutation {
         if row.revoked_at.is_some() {
             return Ok(ApiToken::of(row, who.token_id));
         }
+        // Counted and revoked in one transaction that locks the active admin tokens (a write
+        // transaction on SQLite): two admins revoking each other at once cannot both pass.
+        let tx = db.begin().await.or_internal()?;
         if role_of(&row.role) == TokenRole::Admin {
             let admins = api_token::Entity::find()
                 .filter(api_token::Column::RevokedAt.is_null())
                 .filter(api_token::Column::Role.eq(Role::Admin.as_str()))
-                .count(db)
+                .lock_exclusive()
+                .all(&tx)
                 .await
-                .or_internal()?;
+                .or_internal()?
+                .len();
             if admins <= 1 {
                 return Err(error::coded(
                     error::BAD_STATE,
@@ -146,7 +151,14 @@ impl TokensMutation {
                 ));
             }
         }
-        domain::tokens::revoke(db, &id.to_string()).await.or_internal()?;
+        api_token::Entity::update_many()
+            .col_expr(api_token::Column::RevokedAt, sea_orm::sea_query::Expr::value(domain::db::now()))
+            .filter(api_token::Column::Id.eq(id))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .exec(&tx)
+            .await
+            .or_internal()?;
+        tx.commit().await.or_internal()?;
         audit(db, &who, "revokeApiToken", "api_token", id, serde_json::json!({"name": row.name})).await?;
         let row = api_token::Entity::find_by_id(id).one(db).await.or_internal()?.ok_or_else(|| error::internal("token vanished"))?;
         Ok(ApiToken::of(row, who.token_id))
