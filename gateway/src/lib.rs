@@ -33,6 +33,8 @@ pub struct AppState {
     pub cipher: domain::crypto::Cipher,
     pub hub: Hub,
     pub connectors: Arc<Vec<Arc<dyn agent::connectors::Connector>>>,
+    /// The latest agent heartbeat as last read, and when (see `waitingForAgent`).
+    pub last_heartbeat: Arc<std::sync::Mutex<Option<(std::time::Instant, Option<chrono::DateTime<chrono::Utc>>)>>>,
 }
 
 /// Builds the state: loads the connector catalog and starts the event poller.
@@ -45,7 +47,7 @@ pub async fn state(
     let specs = agent::connectors::spec::load(config.agent.connectors_dir.as_deref())?;
     let connectors = Arc::new(agent::connectors::all(&specs));
     let hub = Hub::start(db.clone(), config.gateway.event_poll_interval, shutdown).await?;
-    Ok(AppState { db, config, cipher, hub, connectors })
+    Ok(AppState { db, config, cipher, hub, connectors, last_heartbeat: Default::default() })
 }
 
 /// The router: `/graphql` (POST and GET queries, GraphiQL in a browser), `/graphql/ws`

@@ -296,3 +296,57 @@ async fn key_rotate_replaces_the_key_file_and_refuses_while_an_agent_runs() {
     })
     .await;
 }
+
+/// A request nobody will pick up says so: PENDING for over a minute with no agent alive is
+/// `waitingForAgent`, for "sync now" requests and previews alike; a fresh request, or one an
+/// agent's recent heartbeat will reach, is not.
+#[tokio::test]
+async fn a_pending_request_without_a_live_agent_is_flagged() {
+    use domain::entity::{agent_heartbeat, preview_request, sync_request};
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+
+    use crate::{api::everflow_integration, harness::App};
+    let app = App::start(false).await;
+    let (url, _fake) = crate::sync::fake_everflow(vec![]).await;
+    let (id, _) = everflow_integration(&app, &url).await;
+    let preview = app.ok("mutation($id: ID!) { requestPreview(integrationId: $id) { id waitingForAgent } }", json!({"id": id})).await;
+    assert_eq!(preview["requestPreview"]["waitingForAgent"], false, "a fresh request waits normally");
+    let pid: i64 = preview["requestPreview"]["id"].as_str().and_then(|s| s.parse().ok()).expect("preview id");
+    let two_minutes_ago = chrono::Utc::now() - chrono::Duration::minutes(2);
+    let row = preview_request::Entity::find_by_id(pid).one(&app.db).await.expect("q").expect("row");
+    let mut am: preview_request::ActiveModel = row.into();
+    am.created_at = Set(two_minutes_ago);
+    am.update(&app.db).await.expect("aged");
+    let q = "query($id: ID!) { preview(id: $id) { status waitingForAgent } }";
+    let p = app.ok(q, json!({"id": pid.to_string()})).await;
+    assert_eq!((p["preview"]["status"].as_str(), p["preview"]["waitingForAgent"].as_bool()), (Some("PENDING"), Some(true)), "{p}");
+
+    // The same for a sync request, aged in the database.
+    let iid: i64 = id.parse().expect("id");
+    let req = sync_request::ActiveModel {
+        integration_id: Set(iid),
+        kind: Set("sync".into()),
+        status: Set("pending".into()),
+        created_at: Set(two_minutes_ago),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .expect("request");
+    let d = app.ok("query($id: ID!) { syncRequest(id: $id) { status waitingForAgent } }", json!({"id": req.id.to_string()})).await;
+    assert_eq!(d["syncRequest"]["waitingForAgent"], true, "{d}");
+
+    // An agent's fresh heartbeat: nothing waits for a missing agent any more.
+    agent_heartbeat::ActiveModel {
+        agent_id: Set("agent-h".into()),
+        hostname: Set("h".into()),
+        started_at: Set(chrono::Utc::now()),
+        last_seen_at: Set(chrono::Utc::now()),
+    }
+    .insert(&app.db)
+    .await
+    .expect("heartbeat");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let p = app.ok(q, json!({"id": pid.to_string()})).await;
+    assert_eq!(p["preview"]["waitingForAgent"], false, "{p}");
+}

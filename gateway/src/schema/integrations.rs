@@ -254,6 +254,11 @@ pub struct PreviewOffer {
 
 #[ComplexObject]
 impl Preview {
+    /// PENDING for over a minute while no agent is alive: see `SyncRequest.waitingForAgent`.
+    async fn waiting_for_agent(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        super::runs::waiting_for_agent(ctx, matches!(self.status, types::RequestStatus::Pending), self.created_at).await
+    }
+
     async fn offers(
         &self,
         ctx: &Context<'_>,

@@ -75,6 +75,7 @@ impl From<sync_run::Model> for SyncRun {
 
 /// A request to the agent: sync now, dry run, or test connection.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct SyncRequest {
     pub id: ID,
     pub integration_id: ID,
@@ -85,6 +86,45 @@ pub struct SyncRequest {
     pub result: Option<crate::schema::types::JsonValue>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[async_graphql::ComplexObject]
+impl SyncRequest {
+    /// PENDING for over a minute while no agent is alive (no heartbeat within the lease TTL):
+    /// nothing will pick it up until an agent (`offerbridge agent` or `serve`) runs.
+    async fn waiting_for_agent(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        waiting_for_agent(ctx, matches!(self.status, types::RequestStatus::Pending), self.created_at).await
+    }
+}
+
+/// Whether work in `pending` state since `created_at` waits for an agent that is not there:
+/// PENDING for over a minute and no heartbeat within the lease TTL. The last heartbeat is read
+/// at most once a second per gateway, however many requests a query lists.
+pub(crate) async fn waiting_for_agent(ctx: &Context<'_>, pending: bool, created_at: DateTime<Utc>) -> async_graphql::Result<bool> {
+    let t = now();
+    if !pending || t - created_at < chrono::Duration::minutes(1) {
+        return Ok(false);
+    }
+    let cached = app(ctx).last_heartbeat.lock().ok().and_then(|g| *g).filter(|(at, _)| at.elapsed() < std::time::Duration::from_secs(1));
+    let last = match cached {
+        Some((_, last)) => last,
+        None => {
+            let last: Option<DateTime<Utc>> = agent_heartbeat::Entity::find()
+                .select_only()
+                .column_as(agent_heartbeat::Column::LastSeenAt.max(), "last")
+                .into_tuple::<Option<DateTime<Utc>>>()
+                .one(&app(ctx).db)
+                .await
+                .or_internal()?
+                .flatten();
+            if let Ok(mut g) = app(ctx).last_heartbeat.lock() {
+                *g = Some((std::time::Instant::now(), last));
+            }
+            last
+        }
+    };
+    let ttl = chrono::Duration::from_std(app(ctx).config.agent.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
+    Ok(last.is_none_or(|l| t - l >= ttl))
 }
 
 impl From<sync_request::Model> for SyncRequest {
