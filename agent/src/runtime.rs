@@ -96,6 +96,9 @@ pub struct RunSummary {
     pub counters: Counters,
     pub filter_counts: BTreeMap<String, i64>,
     pub error: Option<String>,
+    /// The code of the error (failed), or of the warning or stop (`NOTHING_IMPORTED`,
+    /// `SHUTDOWN`).
+    pub error_code: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -316,13 +319,18 @@ impl Agent {
                 Ok(s) if s.status == RunStatus::Failed => tracing::error!(
                     integration.id = lease.integration_id,
                     run = s.run_id,
-                    error = s.error.as_deref().unwrap_or_default(),
+                    code = s.error_code.as_deref().unwrap_or("UNKNOWN"),
                     "run failed: {}",
                     s.error.as_deref().unwrap_or("no message")
                 ),
-                Ok(s) if matches!(s.status, RunStatus::PartiallySucceeded | RunStatus::Warning | RunStatus::Cancelled) => {
-                    tracing::warn!(integration.id = lease.integration_id, run = s.run_id, status = %s.status, "run finished: {}", s.status)
-                }
+                Ok(s) if matches!(s.status, RunStatus::PartiallySucceeded | RunStatus::Warning | RunStatus::Cancelled) => tracing::warn!(
+                    integration.id = lease.integration_id,
+                    run = s.run_id,
+                    status = %s.status,
+                    code = s.error_code.as_deref().unwrap_or("OFFER_INVALID"),
+                    "run finished: {}",
+                    s.status
+                ),
                 Ok(s) => {
                     tracing::info!(integration.id = lease.integration_id, run = s.run_id, status = %s.status, "run finished: {}", s.status)
                 }
@@ -884,7 +892,14 @@ impl Agent {
             run.request_id,
         )
         .await?;
-        Ok(RunSummary { run_id: run.id, status: RunStatus::Failed, counters, filter_counts, error: Some(msg) })
+        Ok(RunSummary {
+            run_id: run.id,
+            status: RunStatus::Failed,
+            counters,
+            filter_counts,
+            error: Some(msg),
+            error_code: Some(error.code().to_string()),
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1058,6 +1073,7 @@ impl Agent {
                         counters: tally.counters,
                         filter_counts: tally.filter_counts,
                         error: None,
+                        error_code: Some("SHUTDOWN".into()),
                     });
                 }
             };

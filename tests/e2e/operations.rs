@@ -350,3 +350,31 @@ async fn a_pending_request_without_a_live_agent_is_flagged() {
     let p = app.ok(q, json!({"id": pid.to_string()})).await;
     assert_eq!(p["preview"]["waitingForAgent"], false, "{p}");
 }
+
+/// A failed run is an ERROR line in the agent's log with the error's code and message (not an
+/// INFO "run finished"), and the credential that failed is not in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_is_logged_as_an_error_with_its_code() {
+    let fake = FakeEverflow::start(5, Duration::ZERO).await;
+    let mut stack = Stack::start(false).await;
+    let d = stack.ok("mutation { createAdvertiser(input: {name: \"Acme\"}) { id } }", json!({})).await;
+    let d = stack
+        .ok(
+            "mutation($a: ID!, $u: String!) { createIntegration(input: {name: \"Wrong key\", connector: \"everflow\", advertiserId: $a,
+               credentials: [{field: \"api_key\", value: \"wrong-key-4d1c9\"}, {field: \"api_url\", value: $u}]}) { id version } }",
+            json!({"a": d["createAdvertiser"]["id"], "u": fake.url}),
+        )
+        .await;
+    let id = d["createIntegration"]["id"].clone();
+    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    let agent = stack.spawn_agent("agent-e", &[]);
+    let line = eventually(30, "the failed run in the agent's log", || async {
+        agent.log_text().lines().find(|l| l.contains("run failed")).map(str::to_string)
+    })
+    .await;
+    stack.keep(agent);
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains("code=UPSTREAM_UNAUTHORIZED") || line.contains("code=\"UPSTREAM_UNAUTHORIZED\""), "{line}");
+    assert!(line.contains("credentials rejected: No Authentication Method Found"), "the platform's answer is in the message: {line}");
+    assert!(!line.contains("wrong-key-4d1c9"), "the credential is never logged: {line}");
+}

@@ -113,7 +113,14 @@ impl Agent {
                 fc.insert(format!("changed:{k}"), *v);
             }
             self.finish(i, run.id, RunStatus::Succeeded, &counters, &fc, None, true, run.request_id).await?;
-            return Ok(RunSummary { run_id: run.id, status: RunStatus::Succeeded, counters, filter_counts: fc, error: None });
+            return Ok(RunSummary {
+                run_id: run.id,
+                status: RunStatus::Succeeded,
+                counters,
+                filter_counts: fc,
+                error: None,
+                error_code: None,
+            });
         }
         if hold {
             let ids: Vec<i64> = to_pause.iter().map(|c| c.id).collect();
@@ -139,7 +146,7 @@ impl Agent {
                 .await?;
             events::log(db, Some(i.id), Some(run.id), LogLevel::Warn, "RUN_HELD", None, &why, None).await?;
             self.finish(i, run.id, RunStatus::Held, &counters, &filter_counts, None, false, run.request_id).await?;
-            return Ok(RunSummary { run_id: run.id, status: RunStatus::Held, counters, filter_counts, error: None });
+            return Ok(RunSummary { run_id: run.id, status: RunStatus::Held, counters, filter_counts, error: None, error_code: None });
         }
         let tx = write_tx(db).await?;
         self.renew(&tx, lease).await?;
@@ -208,7 +215,8 @@ impl Agent {
         } else {
             (RunStatus::Succeeded, None)
         };
+        let error_code = warning.as_ref().map(|(code, ..)| code.to_string());
         self.finish(i, run.id, status, &counters, &filter_counts, warning, false, run.request_id).await?;
-        Ok(RunSummary { run_id: run.id, status, counters, filter_counts, error: None })
+        Ok(RunSummary { run_id: run.id, status, counters, filter_counts, error: None, error_code })
     }
 }
