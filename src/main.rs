@@ -177,11 +177,16 @@ async fn sync(config: Config, integration: &str, dry_run: bool) -> anyhow::Resul
         });
     }
     let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] page {pos}/{len} {msg}")
+    let style = |template: &str| {
+        indicatif::ProgressStyle::with_template(template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
-            .progress_chars("=> "),
-    );
+            .progress_chars("=> ")
+    };
+    // "page 5/6" only when the platform told the total; "page 5" otherwise.
+    let (known, unknown) =
+        (style("{spinner} {elapsed_precise} [{bar:30}] page {pos}/{len} {msg}"), style("{spinner} {elapsed_precise} page {pos} {msg}"));
+    bar.set_style(unknown.clone());
+    let mut total_known = false;
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     bar.set_message(format!("{} ({}){}", row.name, row.connector, if dry_run { ", dry run" } else { "" }));
     let run = agent.run_once(row.id, dry_run, stop);
@@ -197,11 +202,16 @@ async fn sync(config: Config, integration: &str, dry_run: bool) -> anyhow::Resul
                     .one(&db)
                     .await
                 {
-                    let done = u64::try_from(r.pages_done).unwrap_or(0);
-                    bar.set_length(r.pages_total.and_then(|t| u64::try_from(t).ok()).unwrap_or(done + 1).max(done));
+                    let (done, total, message) = progress(r.pages_done, r.pages_total, &r.counters, dry_run);
+                    if let Some(total) = total {
+                        if !total_known {
+                            bar.set_style(known.clone());
+                            total_known = true;
+                        }
+                        bar.set_length(total);
+                    }
                     bar.set_position(done);
-                    let c: serde_json::Value = serde_json::from_str(&r.counters).unwrap_or_default();
-                    bar.set_message(format!("{} offers fetched, {} created, {} updated", c["fetched"], c["created"], c["updated"]));
+                    bar.set_message(message);
                 }
             }
         }
@@ -323,6 +333,17 @@ fn sync_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot flush {}", dir.display()))?;
     Ok(())
+}
+
+/// The progress bar's figures from the run's row: pages done, the page total when the platform
+/// gave one, and the message (zeros before the first page, "would create" in a dry run).
+fn progress(pages_done: i32, pages_total: Option<i32>, counters: &str, dry_run: bool) -> (u64, Option<u64>, String) {
+    let done = u64::try_from(pages_done).unwrap_or(0);
+    let total = pages_total.and_then(|t| u64::try_from(t).ok()).map(|t| t.max(done));
+    let c: serde_json::Value = serde_json::from_str(counters).unwrap_or_default();
+    let n = |k: &str| c[k].as_i64().unwrap_or(0);
+    let (create, update) = if dry_run { ("would create", "would update") } else { ("created", "updated") };
+    (done, total, format!("{} offers fetched, {} {create}, {} {update}", n("fetched"), n("created"), n("updated")))
 }
 
 /// The run summary as an aligned two-column table.
@@ -497,5 +518,25 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress;
+
+    #[test]
+    fn the_progress_bar_says_what_is_known() {
+        assert_eq!(progress(0, None, "{}", false), (0, None, "0 offers fetched, 0 created, 0 updated".into()), "before the first page");
+        assert_eq!(
+            progress(5, None, r#"{"fetched": 250, "created": 240, "updated": 0}"#, false),
+            (5, None, "250 offers fetched, 240 created, 0 updated".into()),
+            "no total from the platform: no made-up length"
+        );
+        assert_eq!(
+            progress(6, Some(6), r#"{"fetched": 300, "created": 12}"#, true).2,
+            "300 offers fetched, 12 would create, 0 would update"
+        );
+        assert_eq!(progress(7, Some(6), "{}", false).1, Some(7), "a total the feed outgrew is not shown below the pages done");
     }
 }

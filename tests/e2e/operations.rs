@@ -72,6 +72,15 @@ async fn metrics_move_after_a_sync_and_every_request_is_in_the_access_log() {
     })
     .await;
     assert_eq!(value(&after, "offerbridge_offers_total", &["outcome=\"created\""]), 120.0, "every offer created once");
+    // Everflow gives `paging.total_count`: 120 offers at 50 a page is 3 pages, known from page 1.
+    let d = stack
+        .ok(
+            "query($id: ID!) { syncRuns(filter: {integrationId: $id}, first: 5) { edges { node { status pagesDone pagesTotal } } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let run = d["syncRuns"]["edges"].as_array().into_iter().flatten().map(|e| &e["node"]).find(|r| r["status"] == "SUCCEEDED").cloned();
+    assert_eq!(run.map(|r| (r["pagesDone"].clone(), r["pagesTotal"].clone())), Some((json!(3), json!(3))), "{d}");
     assert!(value(&after, "offerbridge_upstream_requests_total", &["platform=\"everflow\"", "status=\"200\""]) >= 3.0, "three pages");
     assert!(value(&after, "offerbridge_sync_run_duration_seconds_count", &["status=\"succeeded\""]) >= 1.0);
     assert_eq!(value(&after, "offerbridge_sync_runs_in_progress", &[]), 0.0, "nothing left running");
