@@ -153,8 +153,7 @@ async fn sync(config: Config, integration: &str, dry_run: bool) -> anyhow::Resul
 
     let config = Arc::new(config);
     let db = open(&config, false).await?;
-    let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
-    cipher.verify_installation(&db).await.map_err(anyhow::Error::msg)?;
+    let cipher = load_cipher(&config, &db).await?;
     let row = match integration.parse::<i64>() {
         Ok(id) => ie::Entity::find_by_id(id).one(&db).await?,
         Err(_) => ie::Entity::find().filter(ie::Column::Name.eq(integration)).one(&db).await?,
@@ -248,8 +247,7 @@ async fn rotate_key(config: &Config, force: bool) -> anyhow::Result<()> {
         );
     }
     let db = open(config, false).await?;
-    let old = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
-    old.verify_installation(&db).await.map_err(anyhow::Error::msg)?;
+    let old = load_cipher(config, &db).await?;
     let recent = chrono::Utc::now() - chrono::Duration::from_std(config.agent.lease_ttl).unwrap_or(chrono::Duration::seconds(60));
     let alive = agent_heartbeat::Entity::find().filter(agent_heartbeat::Column::LastSeenAt.gte(recent)).all(&db).await?;
     if !alive.is_empty() && !force {
@@ -310,6 +308,28 @@ async fn rotate_key(config: &Config, force: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The installation's key, checked against the fingerprint the database holds. A key file is
+/// generated only for a new installation (no fingerprint recorded yet): once credentials were
+/// sealed, a missing `secret.key` can never be replaced by a new one, so the command says
+/// which key it needs instead of leaving a useless key file behind.
+async fn load_cipher(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow::Result<Cipher> {
+    let key_file = config.data_dir.join("secret.key");
+    if config.secret_key.is_none()
+        && !key_file.exists()
+        && let Some(fingerprint) = domain::crypto::installed_fingerprint(db).await?
+    {
+        anyhow::bail!(
+            "no secret key at {} and none configured, but this database's credentials are sealed with the key of fingerprint \
+             {fingerprint}: copy secret.key from the machine that has it into the data folder, or set OFFERBRIDGE_SECRET_KEY \
+             (the gateway and every agent share one key)",
+            key_file.display()
+        );
+    }
+    let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
+    cipher.verify_installation(db).await.map_err(anyhow::Error::msg)?;
+    Ok(cipher)
 }
 
 /// Writes a key to a new file readable by this user only, flushed to disk with its folder.
@@ -417,8 +437,7 @@ async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Re
     let config = Arc::new(config);
     // `serve` (gateway and agent) is the one-command start that creates a SQLite database.
     let db = open(&config, with_gateway && with_agent).await?;
-    let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
-    cipher.verify_installation(&db).await.map_err(anyhow::Error::msg)?;
+    let cipher = load_cipher(&config, &db).await?;
     let shutdown = CancellationToken::new();
     {
         let s = shutdown.clone();
@@ -455,9 +474,11 @@ async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Re
         tasks.spawn(async move { agent.run(s).await });
     }
     if with_gateway {
-        // Bind first: a port already in use must not cost a printed, unusable admin token.
+        // Bind and build the gateway first: a port already in use (or a catalog that does not
+        // load) must not cost a printed, unusable admin token.
         let listener =
             tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        let state = gateway::state(db.clone(), config.clone(), cipher.clone(), shutdown.clone()).await?;
         if domain::tokens::active_count(&db).await? == 0 {
             let (_, token) = domain::tokens::create(&db, "first-admin", Role::Admin).await?;
             use std::io::IsTerminal;
@@ -480,7 +501,6 @@ async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Re
             }
         }
         let addr = listener.local_addr()?;
-        let state = gateway::state(db.clone(), config.clone(), cipher.clone(), shutdown.clone()).await?;
         println!("offerbridge listening on http://{addr}  (GraphiQL: http://{addr}/graphql)");
         let s = shutdown.clone();
         tasks.spawn(async move { gateway::serve(state, listener, s).await });

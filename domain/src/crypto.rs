@@ -21,6 +21,12 @@ pub enum CryptoError {
     Open,
 }
 
+/// The fingerprint of the installation's key, once a process has recorded it.
+pub async fn installed_fingerprint(db: &sea_orm::DatabaseConnection) -> Result<Option<String>, sea_orm::DbErr> {
+    use sea_orm::EntityTrait;
+    Ok(crate::entity::instance_meta::Entity::find_by_id("key_fingerprint".to_string()).one(db).await?.map(|m| m.value))
+}
+
 /// Why a key rotation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {

@@ -25,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{auth::Auth, hub::Hub, schema::AppSchema};
 
+/// The latest agent heartbeat (None: no agent ever ran) and when it was read.
+pub type HeartbeatRead = (std::time::Instant, Option<chrono::DateTime<chrono::Utc>>);
+
 /// What every resolver can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -34,7 +37,7 @@ pub struct AppState {
     pub hub: Hub,
     pub connectors: Arc<Vec<Arc<dyn agent::connectors::Connector>>>,
     /// The latest agent heartbeat as last read, and when (see `waitingForAgent`).
-    pub last_heartbeat: Arc<std::sync::Mutex<Option<(std::time::Instant, Option<chrono::DateTime<chrono::Utc>>)>>>,
+    pub last_heartbeat: Arc<std::sync::Mutex<Option<HeartbeatRead>>>,
 }
 
 /// Builds the state: loads the connector catalog and starts the event poller.

@@ -387,3 +387,39 @@ async fn a_failed_run_is_logged_as_an_error_with_its_code() {
     assert!(line.contains("credentials rejected: No Authentication Method Found"), "the platform's answer is in the message: {line}");
     assert!(!line.contains("wrong-key-4d1c9"), "the credential is never logged: {line}");
 }
+
+/// Once credentials are sealed, a command started without the key (no `secret.key` in its
+/// data folder, none configured) refuses and names the key it needs, and writes no new key
+/// file that could never open them.
+#[tokio::test]
+async fn a_command_without_the_key_says_which_key_it_needs_and_generates_none() {
+    let fake = FakeEverflow::start(5, Duration::ZERO).await;
+    let stack = Stack::start(false).await;
+    let id = finalized(&stack, &fake).await;
+    let (code, out, err) = stack.cli_env(&["sync", &id, "--dry-run"], &[], &["OFFERBRIDGE_SECRET_KEY"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(err.contains("no secret key at") && err.contains("fingerprint"), "{err}");
+    assert!(!stack.data_dir().join("secret.key").exists(), "no useless key file was generated");
+}
+
+/// A first `serve` whose port is taken fails before it creates the first admin token: no
+/// token row, no token file, a message naming the address.
+#[tokio::test]
+async fn serve_on_a_taken_port_fails_before_creating_a_token() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = crate::procs::fresh_sqlite_command(dir.path())
+        .env("OFFERBRIDGE_LISTEN", &addr)
+        .arg("serve")
+        .output()
+        .expect("run offerbridge serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(!dir.path().join("first-admin-token").exists(), "no token file");
+    let list = crate::procs::fresh_sqlite_command(dir.path()).args(["token", "list"]).output().expect("token list");
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(!listed.contains("first-admin"), "no token was created: {listed}");
+}

@@ -293,6 +293,12 @@ impl Stack {
     }
 }
 
+/// `offerbridge` on a new SQLite database in `dir` (what a newcomer's first `serve` sees), with
+/// the tests' environment otherwise.
+pub fn fresh_sqlite_command(dir: &Path) -> Command {
+    base_command(&format!("sqlite://{}?mode=rwc", dir.join("offerbridge.db").display()), dir)
+}
+
 /// `offerbridge` with the test's configuration, all by environment variables, run in the data
 /// dir so that no stray `offerbridge.toml` is read.
 fn base_command(database_url: &str, data_dir: &Path) -> Command {
