@@ -276,3 +276,38 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod deploy_files {
+    use super::{NOT_CONFIG, known_keys};
+
+    /// Every `OFFERBRIDGE_*` variable the deploy files and the operator docs name is a
+    /// configuration key (or `OFFERBRIDGE_CONFIG`): the binary refuses unknown ones, so a typo
+    /// there would stop a deployment at start.
+    #[test]
+    fn the_deploy_files_name_only_real_configuration_keys() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let known = known_keys();
+        let mut seen = 0;
+        for file in ["deploy/Dockerfile", "deploy/compose.yaml", "deploy/offerbridge.service", "OPERATIONS.md", "README.md"] {
+            let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
+            for (i, _) in text.match_indices("OFFERBRIDGE_") {
+                let name: String = text[i + "OFFERBRIDGE_".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                let key = name.to_ascii_lowercase().replace("__", ".");
+                // README shows `OFFERBRIDGE_LISEN` as the typo that is refused.
+                if key.is_empty() || key.ends_with('_') || key == "lisen" {
+                    continue;
+                }
+                seen += 1;
+                assert!(
+                    known.contains(&key) || NOT_CONFIG.contains(&key.as_str()),
+                    "{file}: OFFERBRIDGE_{name} is not a configuration key"
+                );
+            }
+        }
+        assert!(seen > 20, "the files were read ({seen} variables)");
+    }
+}
