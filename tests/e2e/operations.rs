@@ -48,6 +48,8 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn metrics_move_after_a_sync_and_every_request_is_in_the_access_log() {
     let fake = FakeEverflow::start(120, Duration::ZERO).await;
+    // The platform's rate limit answers the first request once: a retry after Retry-After.
+    fake.rate_limited.store(1, std::sync::atomic::Ordering::SeqCst);
     let mut stack = Stack::start(false).await;
     let port = free_port().to_string();
     let agent_metrics = format!("http://127.0.0.1:{port}");
@@ -82,6 +84,14 @@ async fn metrics_move_after_a_sync_and_every_request_is_in_the_access_log() {
     let run = d["syncRuns"]["edges"].as_array().into_iter().flatten().map(|e| &e["node"]).find(|r| r["status"] == "SUCCEEDED").cloned();
     assert_eq!(run.map(|r| (r["pagesDone"].clone(), r["pagesTotal"].clone())), Some((json!(3), json!(3))), "{d}");
     assert!(value(&after, "offerbridge_upstream_requests_total", &["platform=\"everflow\"", "status=\"200\""]) >= 3.0, "three pages");
+    assert_eq!(value(&after, "offerbridge_upstream_requests_total", &["platform=\"everflow\"", "status=\"429\""]), 1.0);
+    assert_eq!(value(&after, "offerbridge_upstream_retries_total", &["platform=\"everflow\""]), 1.0, "one retry after the 429");
+    assert_eq!(
+        value(&after, "offerbridge_rate_limit_wait_seconds_count", &["platform=\"everflow\"", "cause=\"upstream\""]),
+        1.0,
+        "one wait on the platform's Retry-After"
+    );
+    assert!(value(&after, "offerbridge_rate_limit_wait_seconds_sum", &["cause=\"upstream\""]) >= 1.0, "of one second");
     assert!(value(&after, "offerbridge_sync_run_duration_seconds_count", &["status=\"succeeded\""]) >= 1.0);
     assert_eq!(value(&after, "offerbridge_sync_runs_in_progress", &[]), 0.0, "nothing left running");
     // A preview right after the run reads the pages the run fetched from the cache.

@@ -42,6 +42,8 @@ fn node_dir() -> PathBuf {
 pub struct FakeEverflow {
     pub url: String,
     pub requests: Arc<AtomicU32>,
+    /// Requests still to answer with 429 and `Retry-After: 1` (a platform's rate limit).
+    pub rate_limited: Arc<AtomicU32>,
 }
 
 struct Feed {
@@ -49,6 +51,7 @@ struct Feed {
     max_page_size: usize,
     delay: Duration,
     requests: Arc<AtomicU32>,
+    rate_limited: Arc<AtomicU32>,
 }
 
 fn everflow_offer(id: usize) -> Value {
@@ -65,6 +68,9 @@ fn everflow_offer(id: usize) -> Value {
 
 async fn offersrunnable(State(feed): State<Arc<Feed>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
     feed.requests.fetch_add(1, Ordering::SeqCst);
+    if feed.rate_limited.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], Json(json!({"error": "Too Many Requests"}))).into_response();
+    }
     if headers.get("x-eflow-api-key").and_then(|v| v.to_str().ok()) != Some(EVERFLOW_KEY) {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "No Authentication Method Found"}))).into_response();
     }
@@ -78,14 +84,19 @@ async fn offersrunnable(State(feed): State<Arc<Feed>>, headers: HeaderMap, Query
 impl FakeEverflow {
     /// Serves offers 1..=`count`, at most 50 a page, each page after `delay`.
     pub async fn start(count: usize, delay: Duration) -> FakeEverflow {
-        let requests = Arc::new(AtomicU32::new(0));
-        let feed =
-            Arc::new(Feed { offers: (1..=count).map(everflow_offer).collect(), max_page_size: 50, delay, requests: requests.clone() });
+        let (requests, rate_limited) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let feed = Arc::new(Feed {
+            offers: (1..=count).map(everflow_offer).collect(),
+            max_page_size: 50,
+            delay,
+            requests: requests.clone(),
+            rate_limited: rate_limited.clone(),
+        });
         let app = Router::new().route("/v1/affiliates/offersrunnable", get(offersrunnable)).with_state(feed);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake advertiser");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeEverflow { url, requests }
+        FakeEverflow { url, requests, rate_limited }
     }
 }
 
