@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod guard;
 pub mod hub;
+pub mod introspection;
 pub mod schema;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -57,7 +58,7 @@ pub async fn state(
 /// (both WebSocket protocols), `/healthz`, `/readyz`, `/metrics` (Prometheus).
 pub fn router(state: AppState) -> Router {
     domain::metrics::install();
-    let schema = schema::build(state.clone());
+    let schema = Schemas { main: schema::build(state.clone()), introspection: schema::build_for_introspection(state.clone()) };
     let body_limit = state.config.gateway.max_body_bytes;
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -122,13 +123,20 @@ fn first_operation_name(query: &str) -> Option<&str> {
     (end > 0).then(|| &rest[..end])
 }
 
-type S = State<(AppState, AppSchema)>;
+/// The schema, and the same without query limits for introspection documents.
+#[derive(Clone)]
+pub struct Schemas {
+    main: AppSchema,
+    introspection: AppSchema,
+}
+
+type S = State<(AppState, Schemas)>;
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
-async fn execute(state: &AppState, schema: &AppSchema, headers: &HeaderMap, req: async_graphql::Request) -> (GraphQLResponse, Operation) {
+async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: async_graphql::Request) -> (GraphQLResponse, Operation) {
     let t = std::time::Instant::now();
     let auth = auth::authenticate(&state.db, bearer(headers).as_deref()).await;
     // Only an authenticated caller's operation names become labels: anyone else could fill the
@@ -139,6 +147,13 @@ async fn execute(state: &AppState, schema: &AppSchema, headers: &HeaderMap, req:
     };
     // One batch loader per request: child rows are never cached across requests.
     let loader = async_graphql::dataloader::DataLoader::new(schema::ChildRows { db: state.db.clone() }, tokio::spawn);
+    // Introspection (GraphiQL's, codegen's) is never refused by the limits on the client's
+    // own queries; it is bounded by how deep it nests type-system lists.
+    let schema = if introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref()) {
+        &schemas.introspection
+    } else {
+        &schemas.main
+    };
     let resp = schema.execute(req.data(auth).data(loader)).await;
     let outcome = if resp.is_ok() { "ok" } else { "error" };
     metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => outcome)
@@ -305,7 +320,7 @@ async fn graphql_ws(State((state, schema)): S, protocol: GraphQLProtocol, upgrad
     // of a socket, so a 128 KiB default costs 128 KiB of memset per subscriber per wake-up.
     upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).read_buffer_size(WS_READ_BUFFER).on_upgrade(move |stream| {
         let db = state.db.clone();
-        GraphQLWebSocket::new(stream, schema, protocol)
+        GraphQLWebSocket::new(stream, schema.main, protocol)
             .on_connection_init(move |payload| async move {
                 let token = payload
                     .get("Authorization")

@@ -271,7 +271,13 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
     let token = app.token(domain::model::Role::Admin).await;
     let url = format!("{}/graphql", app.base);
     let post = |ct: &'static str, body: String| app.http.post(&url).bearer_auth(&token).header("content-type", ct).body(body);
-    let too_deep = format!("{{ __schema {{ types {} name {} }} }}", "{ fields { type { ofType ".repeat(8), "} } } ".repeat(8));
+    // Deep beside a data field: an ordinary query, under the depth limit (introspection alone
+    // is not; see operations.rs).
+    let too_deep = format!(
+        "{{ campaigns {{ totalCount }} __schema {{ types {} name {} }} }}",
+        "{ fields { type { ofType ".repeat(8),
+        "} } } ".repeat(8)
+    );
     let cases: Vec<(&str, reqwest::RequestBuilder, &str)> = vec![
         ("not JSON", post("application/json", "{not json".into()), "BAD_REQUEST"),
         ("a batch", post("application/json", json!([{"query": "{ __typename }"}]).to_string()), "BAD_REQUEST"),

@@ -433,3 +433,51 @@ async fn serve_on_a_taken_port_fails_before_creating_a_token() {
     assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
     assert!(!listed.contains("first-admin"), "no token was created: {listed}");
 }
+
+/// GraphiQL's introspection query (graphql-js `getIntrospectionQuery`, all options on, `ofType`
+/// nine deep) runs under the default limits, which stay in force for the client's own queries;
+/// introspection that nests type-system lists deeper than any tool does is still refused.
+#[tokio::test]
+async fn graphiql_introspection_is_never_refused_by_the_query_limits() {
+    use crate::harness::App;
+    let app = App::start(false).await;
+    let type_ref = format!("kind name {}", "ofType { kind name ".repeat(9) + &"}".repeat(9));
+    let query = format!(
+        "query IntrospectionQuery {{
+          __schema {{
+            description queryType {{ name }} mutationType {{ name }} subscriptionType {{ name }}
+            types {{ ...FullType }}
+            directives {{ name description isRepeatable locations args(includeDeprecated: true) {{ ...InputValue }} }}
+          }}
+        }}
+        fragment FullType on __Type {{
+          kind name description specifiedByURL isOneOf
+          fields(includeDeprecated: true) {{ name description args(includeDeprecated: true) {{ ...InputValue }} type {{ ...TypeRef }} isDeprecated deprecationReason }}
+          inputFields(includeDeprecated: true) {{ ...InputValue }}
+          interfaces {{ ...TypeRef }}
+          enumValues(includeDeprecated: true) {{ name description isDeprecated deprecationReason }}
+          possibleTypes {{ ...TypeRef }}
+        }}
+        fragment InputValue on __InputValue {{ name description type {{ ...TypeRef }} defaultValue isDeprecated deprecationReason }}
+        fragment TypeRef on __Type {{ {type_ref} }}"
+    );
+    let r = app.gql_as(Some(&app.admin_token), &query, json!({})).await;
+    assert!(r.get("errors").is_none(), "{}", r["errors"]);
+    let types = r["data"]["__schema"]["types"].as_array().map_or(0, Vec::len);
+    assert!(types > 50, "the whole schema: {types} types");
+    assert_eq!(r["data"]["__schema"]["queryType"]["name"], "Query");
+
+    // The same limits still refuse a deep query of the client's own...
+    let deep = format!(
+        "{{ campaigns {{ totalCount }} __schema {{ types {} name {} }} }}",
+        "{ fields { type { ofType ".repeat(8),
+        "} } } ".repeat(8)
+    );
+    let r = app.gql_as(Some(&app.admin_token), &deep, json!({})).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{r}");
+    // ...and introspection that multiplies the schema by itself more than any tool does.
+    // (Four list levels: not introspection's own bounds, so the ordinary depth limit applies.)
+    let blowup = "{ __schema { types { fields { type { ofType { ofType { ofType { fields { type { ofType { ofType { ofType { fields { name } } } } } } } } } } } } } }";
+    let r = app.gql_as(Some(&app.admin_token), blowup, json!({})).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{r}");
+}
