@@ -26,8 +26,8 @@ use domain::{
 };
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait},
     sea_query::{LockBehavior, LockType},
 };
@@ -675,27 +675,16 @@ impl Agent {
             .into_iter()
             .map(|h| h.agent_id)
             .collect();
-        let r = preview_request::Entity::update_many()
-            .col_expr(preview_request::Column::Status, Expr::value("pending"))
-            .col_expr(preview_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
-            .col_expr(preview_request::Column::StartedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-            .filter(preview_request::Column::Status.eq("running"))
-            .filter(preview_request::Column::StartedAt.lt(dead))
-            .filter(preview_request::Column::ClaimedBy.is_not_in(alive.clone()))
-            .exec(&self.db)
+        let (previews, tests) = self
+            .requeue_claimed(
+                Condition::all()
+                    .add(preview_request::Column::StartedAt.lt(dead))
+                    .add(preview_request::Column::ClaimedBy.is_not_in(alive.clone())),
+                Condition::all().add(sync_request::Column::ClaimedAt.lt(dead)).add(sync_request::Column::ClaimedBy.is_not_in(alive)),
+            )
             .await?;
-        let t2 = sync_request::Entity::update_many()
-            .col_expr(sync_request::Column::Status, Expr::value("pending"))
-            .col_expr(sync_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
-            .col_expr(sync_request::Column::ClaimedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-            .filter(sync_request::Column::Kind.eq(m::RequestKind::TestConnection.as_str()))
-            .filter(sync_request::Column::Status.eq("running"))
-            .filter(sync_request::Column::ClaimedAt.lt(dead))
-            .filter(sync_request::Column::ClaimedBy.is_not_in(alive))
-            .exec(&self.db)
-            .await?;
-        if r.rows_affected + t2.rows_affected > 0 {
-            tracing::warn!(previews = r.rows_affected, tests = t2.rows_affected, "queued again work claimed by an agent that stopped");
+        if previews + tests > 0 {
+            tracing::warn!(previews, tests, "queued again work claimed by an agent that stopped");
         }
         Ok(())
     }
@@ -706,32 +695,44 @@ impl Agent {
     /// id looks alive again at once, recovery by heartbeat would never take them back. They are
     /// queued again when the agent starts.
     async fn requeue_own_claims(&self) -> Result<(), DbErr> {
-        let previews = preview_request::Entity::update_many()
-            .col_expr(preview_request::Column::Status, Expr::value("pending"))
-            .col_expr(preview_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
-            .col_expr(preview_request::Column::StartedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-            .filter(preview_request::Column::Status.eq("running"))
-            .filter(preview_request::Column::ClaimedBy.eq(self.id.clone()))
-            .exec(&self.db)
+        let (previews, tests) = self
+            .requeue_claimed(
+                Condition::all().add(preview_request::Column::ClaimedBy.eq(self.id.clone())),
+                Condition::all().add(sync_request::Column::ClaimedBy.eq(self.id.clone())),
+            )
             .await?;
-        let tests = sync_request::Entity::update_many()
-            .col_expr(sync_request::Column::Status, Expr::value("pending"))
-            .col_expr(sync_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
-            .col_expr(sync_request::Column::ClaimedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
-            .filter(sync_request::Column::Kind.eq(m::RequestKind::TestConnection.as_str()))
-            .filter(sync_request::Column::Status.eq("running"))
-            .filter(sync_request::Column::ClaimedBy.eq(self.id.clone()))
-            .exec(&self.db)
-            .await?;
-        if previews.rows_affected + tests.rows_affected > 0 {
+        if previews + tests > 0 {
             tracing::warn!(
-                previews = previews.rows_affected,
-                tests = tests.rows_affected,
+                previews,
+                tests,
                 agent.id = %self.id,
                 "queued again work a previous process of this agent claimed"
             );
         }
         Ok(())
+    }
+
+    /// Puts RUNNING previews and connection tests matching `previews` / `tests` back in the
+    /// queue, unclaimed; returns how many of each.
+    async fn requeue_claimed(&self, previews: Condition, tests: Condition) -> Result<(u64, u64), DbErr> {
+        let p = preview_request::Entity::update_many()
+            .col_expr(preview_request::Column::Status, Expr::value("pending"))
+            .col_expr(preview_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
+            .col_expr(preview_request::Column::StartedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .filter(preview_request::Column::Status.eq("running"))
+            .filter(previews)
+            .exec(&self.db)
+            .await?;
+        let t = sync_request::Entity::update_many()
+            .col_expr(sync_request::Column::Status, Expr::value("pending"))
+            .col_expr(sync_request::Column::ClaimedBy, Expr::value(Option::<String>::None))
+            .col_expr(sync_request::Column::ClaimedAt, Expr::value(Option::<chrono::DateTime<Utc>>::None))
+            .filter(sync_request::Column::Kind.eq(m::RequestKind::TestConnection.as_str()))
+            .filter(sync_request::Column::Status.eq("running"))
+            .filter(tests)
+            .exec(&self.db)
+            .await?;
+        Ok((p.rows_affected, t.rows_affected))
     }
 
     /// Requests of an integration whose lease we now hold that are still "running" with no
