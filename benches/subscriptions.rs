@@ -160,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
     // Every subscriber connected and subscribed (no acknowledgement exists for `subscribe`).
     tokio::time::sleep(Duration::from_secs(3)).await;
     let t = Instant::now();
-    gql(&http, &base, &token, "mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await?;
+    gql(&http, &base, &token, "mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await?;
     let mut latencies: Vec<f64> = vec![];
     let mut counts: Vec<usize> = vec![];
     while let Some(r) = clients.join_next().await {

@@ -1283,6 +1283,9 @@ impl Agent {
         }
         am.finished_at = Set(Some(t));
         am.update(db).await?;
+        if outcome.is_ok() {
+            self.credentials_worked(&i).await?;
+        }
         events::append(
             db,
             kind::PREVIEW_READY,
@@ -1292,6 +1295,22 @@ impl Agent {
             &json!({"preview_id": preview_id, "ok": outcome.is_ok()}),
         )
         .await?;
+        Ok(())
+    }
+
+    /// Records that `i`'s credentials worked, unless they changed meanwhile: sealing uses a
+    /// fresh nonce, so the sealed text is the same only if no one saved credentials since.
+    async fn credentials_worked(&self, i: &integration::Model) -> Result<(), DbErr> {
+        let same = match &i.credentials_sealed {
+            Some(s) => integration::Column::CredentialsSealed.eq(s.clone()),
+            None => integration::Column::CredentialsSealed.is_null(),
+        };
+        integration::Entity::update_many()
+            .col_expr(integration::Column::CredentialsVerifiedAt, Expr::value(now()))
+            .filter(integration::Column::Id.eq(i.id))
+            .filter(same)
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 
@@ -1314,6 +1333,9 @@ impl Agent {
                 }
             }
         };
+        if result["ok"] == true {
+            self.credentials_worked(&i).await?;
+        }
         sync_request::Entity::update_many()
             .col_expr(sync_request::Column::Status, Expr::value("done"))
             .col_expr(sync_request::Column::Result, Expr::value(result.to_string()))

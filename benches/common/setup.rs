@@ -90,7 +90,8 @@ pub async fn set_up_many(
             json!({"id": id, "v": d["createIntegration"]["version"], "ps": page_size, "r": refresh_minutes}),
         )
         .await?;
-        gql(&http, &base, &token, "mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await?;
+        gql(&http, &base, &token, "mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id}))
+            .await?;
         ids.push(id.parse()?);
     }
     shutdown.cancel();

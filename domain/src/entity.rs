@@ -95,6 +95,9 @@ pub mod integration {
         pub finalized_at: Option<DateTimeUtc>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// When the current credentials last worked (a connection test or a finished preview);
+        /// cleared when they change.
+        pub credentials_verified_at: Option<DateTimeUtc>,
     }
     no_relations!();
 }

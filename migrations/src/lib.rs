@@ -11,6 +11,7 @@ mod m20261129_000002_rate_budgets;
 mod m20261129_000003_instance_meta;
 mod m20261129_000004_skipped_offers;
 mod m20261130_000001_source_hash;
+mod m20261130_000002_credentials_verified;
 
 /// The list of migrations, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_instance_meta::Migration),
             Box::new(m20261129_000004_skipped_offers::Migration),
             Box::new(m20261130_000001_source_hash::Migration),
+            Box::new(m20261130_000002_credentials_verified::Migration),
         ]
     }
 }

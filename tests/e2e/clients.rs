@@ -43,7 +43,7 @@ pub(crate) async fn draft_integration(stack: &Stack, fake: &FakeEverflow) -> Str
 /// Finalizes the integration and waits until the agent process imported every offer.
 async fn imported_integration(stack: &Stack, fake: &FakeEverflow) -> String {
     let id = draft_integration(stack, fake).await;
-    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
     // Finalizing can start two runs (a scheduled one and the finalize request's) when the agent
     // ticks between finalizeIntegration's two writes: the import is the run that created them.
     eventually(30, "the agent process to import every offer", || async {
@@ -122,7 +122,7 @@ async fn a_sigkilled_agent_process_is_taken_over_and_the_import_converges() {
     let id = draft_integration(&stack, &fake).await;
     let short_lease = [("OFFERBRIDGE_AGENT__LEASE_TTL", "2s")];
     let mut a = stack.spawn_agent("agent-a", &short_lease);
-    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
     // Kill agent A once it has written some pages (8 pages of 50, 300 ms each).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -184,7 +184,7 @@ async fn agents_killed_at_random_points_converge_without_a_manual_step() {
     let stack = Stack::start(false).await;
     let id = draft_integration(&stack, &fake).await;
     let short_lease = [("OFFERBRIDGE_AGENT__LEASE_TTL", "1s")];
-    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
     let mut edited: Option<String> = None;
     for k in 0..kills {
         let name: &'static str = Box::leak(format!("crash-{k}").into_boxed_str());

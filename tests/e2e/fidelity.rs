@@ -102,7 +102,7 @@ pub(crate) async fn import(app: &App, connector: &str, creds: &[(&str, &str)]) -
         )
         .await;
     let id = d["createIntegration"]["id"].as_str().unwrap_or_default().to_string();
-    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
     finished_run(app, id.parse().unwrap_or_default(), 0).await
 }
 

@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{
     clients::draft_integration,
@@ -67,7 +67,7 @@ async fn metrics_move_after_a_sync_and_every_request_is_in_the_access_log() {
     assert_eq!(value(&before, "offerbridge_sync_runs_total", &[]), 0.0, "no run yet");
 
     let id = draft_integration(&stack, &fake).await;
-    stack.ok("mutation Finalize($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    stack.ok("mutation Finalize($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
     let after = eventually(60, "a succeeded run in the agent's metrics", || async {
         let s = scrape(&http, &agent_metrics).await;
         (value(&s, "offerbridge_sync_runs_total", &["status=\"succeeded\""]) >= 1.0).then_some(s)
@@ -222,7 +222,7 @@ async fn admins_list_create_and_revoke_tokens_over_graphql() {
 /// Finalizes a draft integration (the stack may have no agent: the import request waits).
 async fn finalized(stack: &Stack, fake: &FakeEverflow) -> String {
     let id = draft_integration(stack, fake).await;
-    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
     id
 }
 
@@ -385,7 +385,7 @@ async fn a_failed_run_is_logged_as_an_error_with_its_code() {
         )
         .await;
     let id = d["createIntegration"]["id"].clone();
-    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    stack.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
     let agent = stack.spawn_agent("agent-e", &[]);
     let line = eventually(30, "the failed run in the agent's log", || async {
         agent.log_text().lines().find(|l| l.contains("run failed")).map(str::to_string)
@@ -480,4 +480,62 @@ async fn graphiql_introspection_is_never_refused_by_the_query_limits() {
     let blowup = "{ __schema { types { fields { type { ofType { ofType { ofType { fields { type { ofType { ofType { ofType { fields { name } } } } } } } } } } } } } }";
     let r = app.gql_as(Some(&app.admin_token), blowup, json!({})).await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{r}");
+}
+
+/// `finalizeIntegration` refuses credentials that have never worked (VALIDATION naming
+/// `credentials` and what to do) unless forced; a connection test that reaches the advertiser,
+/// or a finished preview, verifies them; saving new credentials clears that; a failed test
+/// verifies nothing.
+#[tokio::test]
+async fn finalize_refuses_credentials_that_never_worked_unless_forced() {
+    use crate::{api::everflow_integration, harness::App, sync::offer};
+    let (url, _fake) = crate::sync::fake_everflow(vec![offer(1, "2.50", &["US"])]).await;
+    let app = App::start(true).await;
+    let verified = |id: String| {
+        let app = &app;
+        async move {
+            app.ok("query($id: ID!) { integration(id: $id) { credentialsVerifiedAt } }", json!({"id": id})).await["integration"]
+                ["credentialsVerifiedAt"]
+                .clone()
+        }
+    };
+    let finalize = "mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }";
+
+    // Never tested: refused, with the field and the way out.
+    let (id, _) = everflow_integration(&app, &url).await;
+    let r = app.gql(finalize, json!({"id": id})).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "VALIDATION", "{r}");
+    assert!(r.to_string().contains("credentials") && r.to_string().contains("testConnection") && r.to_string().contains("force"), "{r}");
+    assert_eq!(verified(id.clone()).await, Value::Null);
+
+    // A connection test that reaches the advertiser verifies them: finalize works.
+    app.ok("mutation($id: ID!) { testConnection(integrationId: $id) { id } }", json!({"id": id})).await;
+    eventually(30, "the connection test", || async { verified(id.clone()).await.as_str().map(str::to_string) }).await;
+    let d = app.ok(finalize, json!({"id": id})).await;
+    assert_eq!(d["finalizeIntegration"]["lifecycle"], "ACTIVE");
+
+    // A preview verifies them too; new credentials clear it.
+    let (id2, v2) = everflow_integration(&app, &url).await;
+    app.ok("mutation($id: ID!) { requestPreview(integrationId: $id) { id } }", json!({"id": id2})).await;
+    eventually(30, "the preview", || async { verified(id2.clone()).await.as_str().map(str::to_string) }).await;
+    let r = app
+        .ok(
+            "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {credentials: [{field: \"api_key\", value: \"another-key-123\"}]}) { credentialsVerifiedAt } }",
+            json!({"id": id2, "v": v2}),
+        )
+        .await;
+    assert_eq!(r["updateIntegration"]["credentialsVerifiedAt"], Value::Null, "what was verified were the old credentials");
+
+    // A test that fails verifies nothing; force finalizes anyway.
+    let (id3, _) = everflow_integration(&app, "http://127.0.0.1:9").await;
+    let rid = app.ok("mutation($id: ID!) { testConnection(integrationId: $id) { id } }", json!({"id": id3})).await["testConnection"]["id"]
+        .clone();
+    eventually(30, "the failed test", || async {
+        let d = app.ok("query($id: ID!) { syncRequest(id: $id) { status result } }", json!({"id": rid})).await;
+        (d["syncRequest"]["status"] == "DONE").then_some(())
+    })
+    .await;
+    assert_eq!(verified(id3.clone()).await, Value::Null);
+    let d = app.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id3})).await;
+    assert_eq!(d["finalizeIntegration"]["lifecycle"], "ACTIVE");
 }

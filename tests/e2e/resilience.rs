@@ -22,7 +22,7 @@ async fn finalize_paged(app: &App, id: &str, version: i64, page_size: u32) {
         payoutRules: {globalRatio: \"0.8\", tierRatios: [], publisherPayouts: []},
         settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT], redirectType: HTTP_302, pageSize: $ps}}) { version } }";
     app.ok(q, json!({"id": id, "v": version, "ps": page_size})).await;
-    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
 }
 
 fn int_id(id: &str) -> i64 {
@@ -417,7 +417,7 @@ async fn shared_budget(agents: usize, integrations: usize) {
     let _agents: Vec<_> = (1..=agents).map(|a| app.spawn_agent(&format!("agent-{a}"), |_| {})).collect();
     let started = std::time::Instant::now();
     for id in &ids {
-        app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+        app.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
     }
     eventually(180, "every first import", || async {
         let done = sync_run::Entity::find().filter(sync_run::Column::Status.eq("succeeded")).count(&app.db).await.ok()?;

@@ -677,7 +677,7 @@ async fn roles_are_enforced_on_every_mutation_kind() {
         ("updateIntegration", r#"updateIntegration(id: "<id>", version: <version>, input: {basicDetails: {name: "V"}}) { id }"#),
         ("requestPreview", r#"requestPreview(integrationId: "<draft>") { id }"#),
         ("selectOffers", r#"selectOffers(integrationId: "<id>", externalIds: ["1"]) { id }"#),
-        ("finalizeIntegration", r#"finalizeIntegration(id: "<draft>") { id }"#),
+        ("finalizeIntegration", r#"finalizeIntegration(id: "<draft>", force: true) { id }"#),
         ("setIntegrationStatus", r#"setIntegrationStatus(id: "<id>", status: INACTIVE) { id }"#),
         ("syncNow", r#"syncNow(integrationId: "<id>") { id }"#),
         ("testConnection", r#"testConnection(integrationId: "<id>") { id }"#),

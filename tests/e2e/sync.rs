@@ -92,7 +92,7 @@ pub async fn finalize(app: &App, id: &str, version: i64) {
         settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT, TRACKING_URL, COUNTRIES], redirectType: HTTP_302},
         basicDetails: {trackingUrlAppend: \"sub1={click_id}\"}}) { version } }";
     app.ok(q, json!({"id": id, "v": version})).await;
-    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
 }
 
 pub async fn last_run(app: &App, id: &str, after: i64) -> Value {
@@ -333,7 +333,7 @@ async fn finalize_keep_rules(app: &App, id: &str, version: i64) {
     let q = "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {
         settings: {refreshMinutes: 60, updatableColumns: [TITLE, REVENUE, PAYOUT], redirectType: HTTP_302}}) { version } }";
     app.ok(q, json!({"id": id, "v": version})).await;
-    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
 }
 
 #[tokio::test]

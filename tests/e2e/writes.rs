@@ -224,7 +224,7 @@ async fn the_plain_text_description_follows_the_description() {
     let q = "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {
         settings: {refreshMinutes: 60, updatableColumns: [TITLE, DESCRIPTION, REVENUE, PAYOUT], redirectType: HTTP_302}}) { version } }";
     app.ok(q, json!({"id": id, "v": v})).await;
-    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }", json!({"id": id})).await;
+    app.ok("mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }", json!({"id": id})).await;
     let run = last_run(&app, &id, 0).await;
     assert_eq!(run["status"], "SUCCEEDED", "{run}");
     let c = campaign_text(&app, &id).await;

@@ -101,7 +101,7 @@ test('graphql-ws follows runs imported by a separate agent process, in order', a
   try {
     // Subscribed from sequence 0 before the first sync exists: finalizing requests it.
     const feed = follow(client, INTEGRATION_EVENTS, { id: INTEGRATION_ID, after: 0 }, 'integrationEvents');
-    const fin = await gql('mutation($id: ID!) { finalizeIntegration(id: $id) { lifecycle } }', { id: INTEGRATION_ID });
+    const fin = await gql('mutation($id: ID!) { finalizeIntegration(id: $id, force: true) { lifecycle } }', { id: INTEGRATION_ID });
     assert.equal(fin.finalizeIntegration.lifecycle, 'ACTIVE');
     const first = await feed.until(finishedRun([]), 'the first run (requested by finalizeIntegration) to finish');
     const firstRun = checkRun(feed.events, first.runId);

@@ -68,6 +68,10 @@ pub struct Integration {
     pub next_run_at: Option<DateTime<Utc>>,
     pub health: Health,
     pub finalized_at: Option<DateTime<Utc>>,
+    /// When the current credentials last worked: a `testConnection` that reached the
+    /// advertiser, or a preview that finished. Cleared when credentials change;
+    /// `finalizeIntegration` needs it (or `force: true`).
+    pub credentials_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[graphql(skip)]
@@ -104,6 +108,7 @@ impl From<integration::Model> for Integration {
                 disabled_reason: r.disabled_reason,
             },
             finalized_at: r.finalized_at,
+            credentials_verified_at: r.credentials_verified_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -541,6 +546,8 @@ impl IntegrationsMutation {
             let (sealed, hints) = merge_credentials(ctx, &r.connector, r.credentials_sealed.as_deref(), c)?;
             am.credentials_sealed = Set(sealed);
             am.credential_hints = Set(hints);
+            // What was verified were the old credentials.
+            am.credentials_verified_at = Set(None);
             // New credentials lift a disable caused by rejected credentials.
             am.disabled_reason = Set(None);
             changed.push("credentials");
@@ -670,11 +677,27 @@ impl IntegrationsMutation {
     }
 
     /// Validates everything, activates the integration and requests its first sync.
-    async fn finalize_integration(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Integration> {
+    /// Activates a draft and requests its first import. The credentials must have worked
+    /// since they were last changed (`credentialsVerifiedAt`: a `testConnection` that reached
+    /// the advertiser, or a finished preview); `force: true` finalizes without that, and the
+    /// runs then fail if they do not work.
+    async fn finalize_integration(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default = false)] force: bool,
+    ) -> async_graphql::Result<Integration> {
         let who = auth::edit(ctx)?;
         let r = load(ctx, &id).await?;
         if r.lifecycle != m::Lifecycle::Draft.as_str() {
             return Err(error::coded(error::BAD_STATE, format!("integration {} is already finalised", r.id)));
+        }
+        if !force && r.credentials_verified_at.is_none() {
+            return Err(error::field(
+                "credentials",
+                "these credentials have not worked yet: run testConnection (or requestPreview) and wait for it to succeed, or \
+                 finalize with force: true",
+            ));
         }
         let problems = validate_all(ctx, &r);
         if !problems.is_empty() {
@@ -695,7 +718,7 @@ impl IntegrationsMutation {
         let tx = write_tx(db).await.or_internal()?;
         am.update(&tx).await.or_internal()?;
         enqueue(&tx, r.id, m::RequestKind::FirstSync, &who.actor()).await?;
-        audit(&tx, &who, "finalizeIntegration", "integration", r.id, serde_json::json!({})).await?;
+        audit(&tx, &who, "finalizeIntegration", "integration", r.id, serde_json::json!({"force": force})).await?;
         tx.commit().await.or_internal()?;
         Ok(load(ctx, &id).await?.into())
     }
