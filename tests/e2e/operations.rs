@@ -250,6 +250,23 @@ async fn key_rotate_reseals_every_credential_and_a_process_with_the_old_key_refu
     assert_ne!(new_key.trim(), stack.secret_key());
     assert!(!out.contains(new_key.trim()) && !err.contains(new_key.trim()), "the key is never printed");
 
+    // The gateway still runs with the old key: it refuses to seal credentials with it (no agent
+    // could open them) and saves nothing.
+    let v = stack.ok("query($id: ID!) { integration(id: $id) { version } }", json!({"id": id})).await["integration"]["version"].clone();
+    let r: Value = stack
+        .http
+        .post(format!("{}/graphql", stack.base))
+        .bearer_auth(&stack.token)
+        .json(&json!({"query": "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {credentials: [{field: \"api_key\", value: \"sealed-with-the-old-key\"}]}) { id } }", "variables": {"id": id, "v": v}}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["errors"][0]["extensions"]["code"], "BAD_STATE", "{r}");
+    assert!(r["errors"][0]["message"].as_str().is_some_and(|m| m.contains("the key was rotated")), "{r}");
+
     let (code, out, err) = stack.cli_env(&["sync", &id], &[("OFFERBRIDGE_SECRET_KEY", new_key.trim())], &[]);
     assert_eq!(code, Some(0), "the new key opens the re-sealed credentials: {out}{err}");
     assert!(out.lines().any(|l| l.starts_with("created") && l.trim_end().ends_with(" 5")), "{out}");

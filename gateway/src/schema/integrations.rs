@@ -363,6 +363,25 @@ pub(crate) async fn load(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<in
 }
 
 /// Merges credential inputs into the sealed document, checking field names against the connector.
+/// Refuses to seal credentials with a key that is no longer the installation's: after a
+/// `key rotate` (which cannot see running gateways), a gateway still on the old key would
+/// seal credentials no agent can open.
+async fn key_is_current(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    let state = app(ctx);
+    let installed = domain::crypto::installed_fingerprint(&state.db).await.or_internal()?;
+    match installed {
+        Some(fp) if fp != state.cipher.fingerprint() => Err(error::coded(
+            error::BAD_STATE,
+            format!(
+                "this gateway's secret key (fingerprint {}) is no longer the installation's ({fp}): the key was rotated. Restart \
+                 this gateway with the new key; nothing was saved",
+                state.cipher.fingerprint()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn merge_credentials(
     ctx: &Context<'_>,
     connector: &str,
@@ -482,7 +501,11 @@ impl IntegrationsMutation {
             .await
             .or_internal()?
             .ok_or_else(|| error::field("advertiserId", format!("advertiser {adv} does not exist")))?;
-        let (sealed, hints) = merge_credentials(ctx, &input.connector, None, input.credentials.unwrap_or_default())?;
+        let creds = input.credentials.unwrap_or_default();
+        if !creds.is_empty() {
+            key_is_current(ctx).await?;
+        }
+        let (sealed, hints) = merge_credentials(ctx, &input.connector, None, creds)?;
         let t = now();
         let row = integration::ActiveModel {
             name: Set(name),
@@ -543,6 +566,7 @@ impl IntegrationsMutation {
         let mut am: integration::ActiveModel = r.clone().into();
         let mut changed: Vec<&str> = vec![];
         if let Some(c) = input.credentials {
+            key_is_current(ctx).await?;
             let (sealed, hints) = merge_credentials(ctx, &r.connector, r.credentials_sealed.as_deref(), c)?;
             am.credentials_sealed = Set(sealed);
             am.credential_hints = Set(hints);
