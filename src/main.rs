@@ -315,17 +315,24 @@ async fn rotate_key(config: &Config, force: bool) -> anyhow::Result<()> {
 /// sealed, a missing `secret.key` can never be replaced by a new one, so the command says
 /// which key it needs instead of leaving a useless key file behind.
 async fn load_cipher(config: &Config, db: &sea_orm::DatabaseConnection) -> anyhow::Result<Cipher> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let key_file = config.data_dir.join("secret.key");
-    if config.secret_key.is_none()
-        && !key_file.exists()
-        && let Some(fingerprint) = domain::crypto::installed_fingerprint(db).await?
-    {
-        anyhow::bail!(
-            "no secret key at {} and none configured, but this database's credentials are sealed with the key of fingerprint \
-             {fingerprint}: copy secret.key from the machine that has it into the data folder, or set OFFERBRIDGE_SECRET_KEY \
-             (the gateway and every agent share one key)",
-            key_file.display()
-        );
+    if config.secret_key.is_none() && !key_file.exists() {
+        let fingerprint = domain::crypto::installed_fingerprint(db).await?;
+        let sealed = domain::entity::integration::Entity::find()
+            .filter(domain::entity::integration::Column::CredentialsSealed.is_not_null())
+            .count(db)
+            .await?;
+        if fingerprint.is_some() || sealed > 0 {
+            let which = fingerprint
+                .map_or_else(|| "a key from before fingerprints were kept".to_string(), |f| format!("the key of fingerprint {f}"));
+            anyhow::bail!(
+                "no secret key at {} and none configured, but this installation uses {which} ({sealed} integration(s) hold \
+                 credentials sealed with it): copy secret.key from the machine that has it into the data folder, or set \
+                 OFFERBRIDGE_SECRET_KEY (the gateway and every agent share one key)",
+                key_file.display()
+            );
+        }
     }
     let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
     cipher.verify_installation(db).await.map_err(anyhow::Error::msg)?;

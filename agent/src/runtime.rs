@@ -1284,7 +1284,7 @@ impl Agent {
         am.finished_at = Set(Some(t));
         am.update(db).await?;
         if outcome.is_ok() {
-            self.credentials_worked(&i).await?;
+            self.credentials_worked(&i).await;
         }
         events::append(
             db,
@@ -1300,18 +1300,22 @@ impl Agent {
 
     /// Records that `i`'s credentials worked, unless they changed meanwhile: sealing uses a
     /// fresh nonce, so the sealed text is the same only if no one saved credentials since.
-    async fn credentials_worked(&self, i: &integration::Model) -> Result<(), DbErr> {
+    /// Best effort: the request is closed and its event sent whatever happens here (the admin
+    /// can test again).
+    async fn credentials_worked(&self, i: &integration::Model) {
         let same = match &i.credentials_sealed {
             Some(s) => integration::Column::CredentialsSealed.eq(s.clone()),
             None => integration::Column::CredentialsSealed.is_null(),
         };
-        integration::Entity::update_many()
+        if let Err(e) = integration::Entity::update_many()
             .col_expr(integration::Column::CredentialsVerifiedAt, Expr::value(now()))
             .filter(integration::Column::Id.eq(i.id))
             .filter(same)
             .exec(&self.db)
-            .await?;
-        Ok(())
+            .await
+        {
+            tracing::warn!(integration.id = i.id, error = %e, "could not record that the credentials worked");
+        }
     }
 
     /// Checks credentials with one small page and stores the answer on the request.
@@ -1334,7 +1338,7 @@ impl Agent {
             }
         };
         if result["ok"] == true {
-            self.credentials_worked(&i).await?;
+            self.credentials_worked(&i).await;
         }
         sync_request::Entity::update_many()
             .col_expr(sync_request::Column::Status, Expr::value("done"))

@@ -147,9 +147,10 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
     };
     // One batch loader per request: child rows are never cached across requests.
     let loader = async_graphql::dataloader::DataLoader::new(schema::ChildRows { db: state.db.clone() }, tokio::spawn);
-    // Introspection (GraphiQL's, codegen's) is never refused by the limits on the client's
-    // own queries; it is bounded by how deep it nests type-system lists.
-    let schema = if introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref()) {
+    // A caller's introspection (GraphiQL's, codegen's) is never refused by the depth limit on
+    // its own queries; it is bounded by the complexity limit and by how deep it nests
+    // type-system lists. Without a token, introspection stays under the ordinary limits.
+    let schema = if matches!(auth, Auth::Caller(_)) && introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref()) {
         &schemas.introspection
     } else {
         &schemas.main

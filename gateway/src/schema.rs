@@ -52,18 +52,22 @@ pub fn build(state: AppState) -> AppSchema {
     build_with(state, true)
 }
 
-/// The schema for introspection documents only (see [`crate::introspection`]): the same
-/// schema without the depth and complexity limits meant for the client's own queries.
+/// The schema for introspection documents only (see [`crate::introspection`]): it resolves
+/// nothing but introspection, without the depth limit meant for the client's own queries; the
+/// complexity limit stays.
 pub fn build_for_introspection(state: AppState) -> AppSchema {
     build_with(state, false)
 }
 
-fn build_with(state: AppState, limits: bool) -> AppSchema {
+fn build_with(state: AppState, depth_limit: bool) -> AppSchema {
     let g = &state.config.gateway;
-    let mut b = builder().extension(error::ErrorCodes).extension(crate::guard::InputGuard).limit_recursive_depth(32).limit_directives(50);
-    if limits {
-        b = b.limit_depth(g.max_depth).limit_complexity(g.max_complexity);
-    }
+    let mut b = builder()
+        .extension(error::ErrorCodes)
+        .extension(crate::guard::InputGuard)
+        .limit_complexity(g.max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(50);
+    b = if depth_limit { b.limit_depth(g.max_depth) } else { b.introspection_only() };
     if !g.introspection {
         b = b.disable_introspection();
     }

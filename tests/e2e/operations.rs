@@ -452,8 +452,10 @@ async fn serve_on_a_taken_port_fails_before_creating_a_token() {
 }
 
 /// GraphiQL's introspection query (graphql-js `getIntrospectionQuery`, all options on, `ofType`
-/// nine deep) runs under the default limits, which stay in force for the client's own queries;
-/// introspection that nests type-system lists deeper than any tool does is still refused.
+/// nine deep) runs for a caller with a token under the default limits, which stay in force for
+/// the client's own queries; introspection that nests type-system lists deeper than any tool
+/// does, or exceeds the complexity limit, is still refused, and without a token introspection
+/// stays under the depth limit.
 #[tokio::test]
 async fn graphiql_introspection_is_never_refused_by_the_query_limits() {
     use crate::harness::App;
@@ -480,6 +482,8 @@ async fn graphiql_introspection_is_never_refused_by_the_query_limits() {
     );
     let r = app.gql_as(Some(&app.admin_token), &query, json!({})).await;
     assert!(r.get("errors").is_none(), "{}", r["errors"]);
+    let anonymous = app.gql_as(None, &query, json!({})).await;
+    assert_eq!(anonymous["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "no token: the ordinary depth limit");
     let types = r["data"]["__schema"]["types"].as_array().map_or(0, Vec::len);
     assert!(types > 50, "the whole schema: {types} types");
     assert_eq!(r["data"]["__schema"]["queryType"]["name"], "Query");
@@ -497,6 +501,13 @@ async fn graphiql_introspection_is_never_refused_by_the_query_limits() {
     let blowup = "{ __schema { types { fields { type { ofType { ofType { ofType { fields { type { ofType { ofType { ofType { fields { name } } } } } } } } } } } } } }";
     let r = app.gql_as(Some(&app.admin_token), blowup, json!({})).await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{r}");
+    // Breadth by aliases: the complexity limit still counts every field of introspection.
+    let wide = format!(
+        "{{ {} }}",
+        (0..500).map(|i| format!("s{i}: __schema {{ types {{ fields {{ name description }} }} }}")).collect::<Vec<_>>().join(" ")
+    );
+    let r = app.gql_as(Some(&app.admin_token), &wide, json!({})).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{}", r["errors"]);
 }
 
 /// `finalizeIntegration` refuses credentials that have never worked (VALIDATION naming

@@ -730,17 +730,33 @@ impl IntegrationsMutation {
         let db = &app(ctx).db;
         let t = now();
         let settings: m::Settings = section(&r.settings);
-        let mut am: integration::ActiveModel = r.clone().into();
-        am.lifecycle = Set(m::Lifecycle::Active.as_str().into());
-        am.finalized_at = Set(Some(t));
-        // The first sync comes from the request below; the schedule starts one interval later
-        // (the run's end reschedules it anyway). Scheduling "now" as well would let an agent
-        // start a scheduled run and then a second one for the request.
-        am.next_run_at = Set(Some(t + chrono::Duration::minutes(i64::from(settings.refresh_minutes))));
-        am.version = Set(r.version + 1);
-        am.updated_at = Set(t);
         let tx = write_tx(db).await.or_internal()?;
-        am.update(&tx).await.or_internal()?;
+        // Only the draft as checked: an edit in between (new credentials that never worked, a
+        // second finalize) makes this update match nothing.
+        let mut update = integration::Entity::update_many()
+            .col_expr(integration::Column::Lifecycle, sea_orm::sea_query::Expr::value(m::Lifecycle::Active.as_str()))
+            .col_expr(integration::Column::FinalizedAt, sea_orm::sea_query::Expr::value(t))
+            // The first sync comes from the request below; the schedule starts one interval
+            // later (the run's end reschedules it anyway). Scheduling "now" as well would let an
+            // agent start a scheduled run and then a second one for the request.
+            .col_expr(
+                integration::Column::NextRunAt,
+                sea_orm::sea_query::Expr::value(t + chrono::Duration::minutes(i64::from(settings.refresh_minutes))),
+            )
+            .col_expr(integration::Column::Version, sea_orm::sea_query::Expr::value(r.version + 1))
+            .col_expr(integration::Column::UpdatedAt, sea_orm::sea_query::Expr::value(t))
+            .filter(integration::Column::Id.eq(r.id))
+            .filter(integration::Column::Version.eq(r.version))
+            .filter(integration::Column::Lifecycle.eq(m::Lifecycle::Draft.as_str()));
+        if !force {
+            update = update.filter(integration::Column::CredentialsVerifiedAt.is_not_null());
+        }
+        if update.exec(&tx).await.or_internal()?.rows_affected == 0 {
+            return Err(error::coded(
+                error::CONFLICT,
+                format!("integration {} changed while it was being finalised: reload and try again", r.id),
+            ));
+        }
         enqueue(&tx, r.id, m::RequestKind::FirstSync, &who.actor()).await?;
         audit(&tx, &who, "finalizeIntegration", "integration", r.id, serde_json::json!({"force": force})).await?;
         tx.commit().await.or_internal()?;
