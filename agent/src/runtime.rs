@@ -323,14 +323,19 @@ impl Agent {
                     "run failed: {}",
                     s.error.as_deref().unwrap_or("no message")
                 ),
-                Ok(s) if matches!(s.status, RunStatus::PartiallySucceeded | RunStatus::Warning | RunStatus::Cancelled) => tracing::warn!(
-                    integration.id = lease.integration_id,
-                    run = s.run_id,
-                    status = %s.status,
-                    code = s.error_code.as_deref().unwrap_or("OFFER_INVALID"),
-                    "run finished: {}",
-                    s.status
-                ),
+                // Partial, warning, stopped, or held for an admin to confirm: WARN with the code.
+                Ok(s)
+                    if matches!(s.status, RunStatus::PartiallySucceeded | RunStatus::Warning | RunStatus::Cancelled | RunStatus::Held) =>
+                {
+                    tracing::warn!(
+                        integration.id = lease.integration_id,
+                        run = s.run_id,
+                        status = %s.status,
+                        code = s.error_code.as_deref().unwrap_or("-"),
+                        "run finished: {}",
+                        s.status
+                    )
+                }
                 Ok(s) => {
                     tracing::info!(integration.id = lease.integration_id, run = s.run_id, status = %s.status, "run finished: {}", s.status)
                 }

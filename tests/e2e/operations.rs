@@ -546,10 +546,18 @@ async fn finalize_refuses_credentials_that_never_worked_unless_forced() {
     let (id2, v2) = everflow_integration(&app, &url).await;
     app.ok("mutation($id: ID!) { requestPreview(integrationId: $id) { id } }", json!({"id": id2})).await;
     eventually(30, "the preview", || async { verified(id2.clone()).await.as_str().map(str::to_string) }).await;
+    // The same values sent again (a form that always sends them) keep the verification.
+    let same = app
+        .ok(
+            "mutation($id: ID!, $v: Int!, $k: String!) { updateIntegration(id: $id, version: $v, input: {credentials: [{field: \"api_key\", value: $k}]}) { version credentialsVerifiedAt } }",
+            json!({"id": id2, "v": v2, "k": crate::api::SECRET}),
+        )
+        .await;
+    assert!(same["updateIntegration"]["credentialsVerifiedAt"].is_string(), "{same}");
     let r = app
         .ok(
             "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {credentials: [{field: \"api_key\", value: \"another-key-123\"}]}) { credentialsVerifiedAt } }",
-            json!({"id": id2, "v": v2}),
+            json!({"id": id2, "v": same["updateIntegration"]["version"]}),
         )
         .await;
     assert_eq!(r["updateIntegration"]["credentialsVerifiedAt"], Value::Null, "what was verified were the old credentials");

@@ -146,7 +146,14 @@ impl Agent {
                 .await?;
             events::log(db, Some(i.id), Some(run.id), LogLevel::Warn, "RUN_HELD", None, &why, None).await?;
             self.finish(i, run.id, RunStatus::Held, &counters, &filter_counts, None, false, run.request_id).await?;
-            return Ok(RunSummary { run_id: run.id, status: RunStatus::Held, counters, filter_counts, error: None, error_code: None });
+            return Ok(RunSummary {
+                run_id: run.id,
+                status: RunStatus::Held,
+                counters,
+                filter_counts,
+                error: None,
+                error_code: Some("RUN_HELD".into()),
+            });
         }
         let tx = write_tx(db).await?;
         self.renew(&tx, lease).await?;
@@ -215,7 +222,11 @@ impl Agent {
         } else {
             (RunStatus::Succeeded, None)
         };
-        let error_code = warning.as_ref().map(|(code, ..)| code.to_string());
+        let error_code = match (&warning, status) {
+            (Some((code, ..)), _) => Some(code.to_string()),
+            (None, RunStatus::PartiallySucceeded) => Some("OFFER_INVALID".to_string()),
+            _ => None,
+        };
         self.finish(i, run.id, status, &counters, &filter_counts, warning, false, run.request_id).await?;
         Ok(RunSummary { run_id: run.id, status, counters, filter_counts, error: None, error_code })
     }

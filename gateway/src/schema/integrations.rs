@@ -387,7 +387,7 @@ fn merge_credentials(
     connector: &str,
     sealed: Option<&str>,
     input: Vec<CredentialInput>,
-) -> async_graphql::Result<(Option<String>, String)> {
+) -> async_graphql::Result<(Option<String>, String, bool)> {
     let state = app(ctx);
     let conn = state
         .connectors
@@ -398,6 +398,7 @@ fn merge_credentials(
         Some(s) => state.cipher.open(s).map_err(error::internal)?,
         None => Default::default(),
     };
+    let before = creds.clone();
     let fields = &conn.info().credential_fields;
     for (i, c) in input.into_iter().enumerate() {
         if !fields.iter().any(|f| f.name == c.field) && c.field != "api_url" {
@@ -432,8 +433,15 @@ fn merge_credentials(
             (k.clone(), if secret { crypto::hint(v) } else { Some(crypto::public_hint(v)) })
         })
         .collect();
-    let sealed = if creds.is_empty() { None } else { Some(state.cipher.seal(&creds)) };
-    Ok((sealed, serde_json::to_string(&hints).unwrap_or_else(|_| "{}".into())))
+    // The same values sent again (a form that always sends them) keep the sealed text, and
+    // with it the verification and any connection test in flight.
+    let changed = creds != before;
+    let sealed = match (changed, sealed) {
+        (false, Some(s)) => Some(s.to_string()),
+        _ if creds.is_empty() => None,
+        _ => Some(state.cipher.seal(&creds)),
+    };
+    Ok((sealed, serde_json::to_string(&hints).unwrap_or_else(|_| "{}".into()), changed))
 }
 
 /// Every check finalising needs: sections valid, required credentials present.
@@ -505,7 +513,7 @@ impl IntegrationsMutation {
         if !creds.is_empty() {
             key_is_current(ctx).await?;
         }
-        let (sealed, hints) = merge_credentials(ctx, &input.connector, None, creds)?;
+        let (sealed, hints, _) = merge_credentials(ctx, &input.connector, None, creds)?;
         let t = now();
         let row = integration::ActiveModel {
             name: Set(name),
@@ -567,11 +575,13 @@ impl IntegrationsMutation {
         let mut changed: Vec<&str> = vec![];
         if let Some(c) = input.credentials {
             key_is_current(ctx).await?;
-            let (sealed, hints) = merge_credentials(ctx, &r.connector, r.credentials_sealed.as_deref(), c)?;
+            let (sealed, hints, differ) = merge_credentials(ctx, &r.connector, r.credentials_sealed.as_deref(), c)?;
             am.credentials_sealed = Set(sealed);
             am.credential_hints = Set(hints);
-            // What was verified were the old credentials.
-            am.credentials_verified_at = Set(None);
+            if differ {
+                // What was verified were the old credentials.
+                am.credentials_verified_at = Set(None);
+            }
             // New credentials lift a disable caused by rejected credentials.
             am.disabled_reason = Set(None);
             changed.push("credentials");
