@@ -401,3 +401,43 @@ async fn unchanged_records_are_known_by_their_bytes_and_nothing_that_matters_is_
     let w = writes(&app.db).await;
     assert!(OFFER_TABLES.iter().all(|t| !w.contains_key(*t)), "{w:?}");
 }
+
+/// Everflow pages are split into raw records too: after the first import every campaign holds
+/// the hash of its record, an unchanged re-sync counts every offer unchanged without writing,
+/// and a payout change on the platform still reaches its campaign.
+#[tokio::test]
+async fn everflow_records_are_known_by_their_bytes_too() {
+    let offers: Vec<Value> = (1..=30).map(|i| offer(i, &format!("{}.50", i % 7 + 1), &["US"])).collect();
+    let (url, fake) = fake_everflow(offers).await;
+    let app = App::start(true).await;
+    let (id, version) = crate::api::everflow_integration(&app, &url).await;
+    finalize(&app, &id, version).await;
+    let first = last_run(&app, &id, 0).await;
+    assert_eq!(first["counters"]["created"], 30, "{first}");
+    let iid: i64 = id.parse().expect("id");
+    let hashed = campaign::Entity::find()
+        .filter(campaign::Column::IntegrationId.eq(iid))
+        .filter(campaign::Column::SourceHash.is_not_null())
+        .all(&app.db)
+        .await
+        .expect("campaigns")
+        .len();
+    assert_eq!(hashed, 30, "every campaign knows the record it was written from");
+
+    sync_now(&app, &id).await;
+    let again = last_run(&app, &id, run_id(&first)).await;
+    assert_eq!((again["counters"]["unchanged"].as_i64(), again["counters"]["updated"].as_i64()), (Some(30), Some(0)), "{again}");
+
+    lock(&fake).offers[4] = offer(5, "9.99", &["US"]);
+    sync_now(&app, &id).await;
+    let changed = last_run(&app, &id, run_id(&again)).await;
+    assert_eq!((changed["counters"]["unchanged"].as_i64(), changed["counters"]["updated"].as_i64()), (Some(29), Some(1)), "{changed}");
+    let c = campaign::Entity::find()
+        .filter(campaign::Column::IntegrationId.eq(iid))
+        .filter(campaign::Column::ExternalId.eq("5"))
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("campaign 5");
+    assert_eq!(c.payout, "7.992", "9.99 at the 0.8 ratio");
+}

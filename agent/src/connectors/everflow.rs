@@ -11,8 +11,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{
-    Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawResponse, base_url,
-    body, endpoint, lenient, required, scaffold,
+    Connector, ConnectorInfo, CredentialField, Cursor, FetchError, InvalidOffer, Page, PageRequest, PagingStyle, RawRecord, RawResponse,
+    SplitPage, base_url, body, endpoint, lenient, required, scaffold,
 };
 use crate::offer::{Approval, CanonicalOffer, GoalPayout, UpstreamCap, UpstreamStatus};
 
@@ -102,6 +102,21 @@ impl Connector for Everflow {
         })
     }
 
+    /// The usual page (`{"offers": [...], "paging": {...}}`) cut into its records without
+    /// parsing them, each keyed by its `network_offer_id` read as [`Everflow::parse_page`]
+    /// reads it. Anything else (an error body, a key sent twice, `offers` not a list, a body
+    /// that is not an object) is left to `parse_page`.
+    fn split_page(&self, resp: &RawResponse) -> Option<SplitPage> {
+        split(&resp.body)
+    }
+
+    /// One record of a split page, read as [`Everflow::parse_page`] reads it.
+    fn parse_record(&self, record: &RawRecord, json: &[u8]) -> Result<CanonicalOffer, InvalidOffer> {
+        let row: Value = serde_json::from_slice(json)
+            .map_err(|e| InvalidOffer { external_id: record.key.clone(), reason: format!("the offer's record is not JSON: {e}") })?;
+        to_offer(&row)
+    }
+
     fn classify_status(&self, resp: &RawResponse) -> Option<FetchError> {
         let message = || {
             serde_json::from_slice::<Value>(&resp.body)
@@ -115,6 +130,58 @@ impl Connector for Everflow {
             _ => None,
         }
     }
+}
+
+/// See [`Everflow::split_page`].
+fn split(body: &bytes::Bytes) -> Option<SplitPage> {
+    use serde::Deserialize;
+    use serde_json::value::RawValue;
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        offers: Vec<&'a RawValue>,
+        paging: Option<Paging>,
+        // Present with a value: the whole-page parse decides what it means (null reads as
+        // absent, as it does there).
+        error: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "Error")]
+        error_old: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct Paging {
+        total_count: Option<Value>,
+    }
+    #[derive(Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        network_offer_id: Option<&'a RawValue>,
+    }
+    // A derived struct also reads a JSON array: only an object is the usual page.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let env: Envelope = serde_json::from_slice(body).ok()?;
+    if env.error.is_some() || env.error_old.is_some() {
+        return None;
+    }
+    let start = body.as_ptr() as usize;
+    let records = env
+        .offers
+        .iter()
+        .map(|raw| {
+            let at = raw.get().as_ptr() as usize - start;
+            // The key is the id the whole parse would give; a record it cannot be read from is
+            // parsed in full (and refused there if it is not an offer).
+            let key = serde_json::from_str::<Id>(raw.get())
+                .ok()
+                .and_then(|r| r.network_offer_id)
+                .and_then(|v| serde_json::from_str::<Value>(v.get()).ok())
+                .and_then(|v| id(&v));
+            RawRecord { key, span: at..at + raw.get().len() }
+        })
+        .collect();
+    let total_records = env.paging.and_then(|p| p.total_count).and_then(|t| lenient::string(&t)).and_then(|t| t.parse().ok());
+    Some(SplitPage { body: body.clone(), records, total_pages: None, total_records, has_more: None })
 }
 
 /// The `{"error": "..."}` body (older responses spell it `Error`).
@@ -604,6 +671,97 @@ mod tests {
             o["relationship"]["ruleset"]["countries"] = bad;
             let page = parse(page_of(vec![o.clone()])).expect("page");
             assert_eq!(page.offers[0].as_ref().expect_err("invalid").reason, reason);
+        }
+    }
+
+    /// A split page's records, each parsed alone, with the split's totals; and each record's
+    /// key next to the id its parse gives.
+    /// Each record's key, next to the id its parse gives.
+    type Keys = Vec<(Option<String>, Option<String>)>;
+
+    fn split_and_parse(body: &str) -> Option<(Page, Keys)> {
+        let e = Everflow::new();
+        let split = e.split_page(&response(200, body.to_string()))?;
+        let mut keys = vec![];
+        let offers: Vec<_> = split
+            .records
+            .iter()
+            .map(|r| {
+                let o = e.parse_record(r, &split.body[r.span.clone()]);
+                let id = match &o {
+                    Ok(o) => Some(o.external_id.clone()),
+                    Err(inv) => inv.external_id.clone(),
+                };
+                keys.push((r.key.clone(), id));
+                o
+            })
+            .collect();
+        let page = Page {
+            records: split.records.len(),
+            offers,
+            total_pages: split.total_pages,
+            total_records: split.total_records,
+            has_more: split.has_more,
+            unchanged: vec![],
+            now: None,
+        };
+        Some((page, keys))
+    }
+
+    /// The fast path reads every record as the whole-page parse does, invalid ones included,
+    /// in the same order, with the same totals; each record's key is the id its campaign is
+    /// filed under.
+    #[test]
+    fn a_split_page_reads_exactly_as_the_whole_page() {
+        let docs = include_str!("../../fixtures/everflow/alloffers_docs_example.json").to_string();
+        let good = docs_offer();
+        let mut numeric = good.clone();
+        numeric["network_offer_id"] = json!(77);
+        let mut text_id = good.clone();
+        text_id["network_offer_id"] = json!("78");
+        let mut zero = good.clone();
+        zero["network_offer_id"] = json!(0);
+        let mut bad_payout = good.clone();
+        bad_payout["network_offer_id"] = json!(79);
+        bad_payout["relationship"]["payouts"] = json!("not a list");
+        let mixed = json!({"offers": [numeric, "not an offer", text_id, zero, bad_payout, {"name": "no id"}], "paging": {"page": 1, "page_size": 50, "total_count": "6"}})
+            .to_string();
+        for body in [docs, mixed.clone()] {
+            let whole = parse(body.clone()).expect("page");
+            let (split, keys) = split_and_parse(&body).expect("the usual page is split");
+            assert_eq!(split.offers, whole.offers);
+            assert_eq!(
+                (split.records, split.total_pages, split.total_records, split.has_more),
+                (whole.records, whole.total_pages, whole.total_records, whole.has_more)
+            );
+            for (key, id) in keys {
+                if key.is_some() {
+                    assert_eq!(key, id, "a record is keyed by the id its parse gives");
+                }
+            }
+        }
+        let (_, keys) = split_and_parse(&mixed).expect("split");
+        let keys: Vec<Option<String>> = keys.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, [Some("77".into()), None, Some("78".into()), None, Some("79".into()), None]);
+    }
+
+    /// Error bodies, shapes the typed read would take differently, and anything that is not
+    /// the usual page go through the whole-page parse.
+    #[test]
+    fn answers_the_split_does_not_know_are_parsed_whole() {
+        let row = docs_offer().to_string();
+        for body in [
+            r#"{"error": "No Authentication Method Found"}"#.to_string(),
+            r#"{"Error": "bad key", "offers": []}"#.to_string(),
+            r#"{"offers": null}"#.to_string(),
+            r#"{"paging": {"total_count": 0}}"#.to_string(),
+            format!(r#"[[{row}], {{"total_count": 1}}]"#),
+            format!(r#"{{"offers": [{row}], "offers": []}}"#),
+            format!("\u{feff}{{\"offers\": [{row}]}}"),
+            format!(r#"{{"offers": {{"1": {row}}}}}"#),
+            format!(r#"{{"offers": [{row}]}} trailing"#),
+        ] {
+            assert!(split_and_parse(&body).is_none(), "split: {body}");
         }
     }
 }
