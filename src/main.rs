@@ -272,7 +272,7 @@ async fn rotate_key(config: &Config, force: bool) -> anyhow::Result<()> {
     }
     // On disk, flushed, before the transaction can commit: the new key is never only in memory
     // while the database already depends on it.
-    write_key_file(&staged, &new_key)?;
+    domain::crypto::write_key_file(&staged, &new_key).with_context(|| format!("cannot write {}", staged.display()))?;
     let n = match old.rotate_to(&db, &new).await {
         Ok(n) => n,
         Err(e @ domain::crypto::RotateError::RolledBack(_)) => {
@@ -293,7 +293,7 @@ async fn rotate_key(config: &Config, force: bool) -> anyhow::Result<()> {
         let kept = config.data_dir.join(format!("secret.key.old-{}", old.fingerprint()));
         std::fs::hard_link(&key_file, &kept).with_context(|| format!("cannot keep the old key as {}", kept.display()))?;
         std::fs::rename(&staged, &key_file).with_context(|| format!("cannot move {} to {}", staged.display(), key_file.display()))?;
-        sync_dir(&config.data_dir)?;
+        domain::crypto::sync_dir(&config.data_dir).with_context(|| format!("cannot flush {}", config.data_dir.display()))?;
         println!(
             "the new key is in {}; the old one is kept as {} (keep it with the backups taken before this rotation). Copy the \
              new key to every machine that runs a gateway or an agent, then start them",
@@ -337,29 +337,6 @@ async fn load_cipher(config: &Config, db: &sea_orm::DatabaseConnection) -> anyho
     let cipher = Cipher::from_config_or_file(config.secret_key.as_ref(), &config.data_dir)?;
     cipher.verify_installation(db).await.map_err(anyhow::Error::msg)?;
     Ok(cipher)
-}
-
-/// Writes a key to a new file readable by this user only, flushed to disk with its folder.
-fn write_key_file(path: &std::path::Path, key: &secrecy::SecretString) -> anyhow::Result<()> {
-    use secrecy::ExposeSecret;
-    use std::io::Write;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(key.expose_secret().as_bytes()).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", path.display()))?;
-    sync_dir(path.parent().unwrap_or(std::path::Path::new(".")))
-}
-
-/// Flushes a folder's entries (a created or renamed file) to disk.
-fn sync_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot flush {}", dir.display()))?;
-    Ok(())
 }
 
 /// The progress bar's figures from the run's row: pages done, the page total when the platform

@@ -21,6 +21,32 @@ pub enum CryptoError {
     Open,
 }
 
+/// Writes a key to a new file (never over an existing one) readable by this user only from
+/// its first byte, flushed to disk with its folder entry.
+pub fn write_key_file(path: &Path, key: &SecretString) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path)?;
+    f.write_all(key.expose_secret().as_bytes())?;
+    f.sync_all()?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Flushes a folder's entries (a created or renamed file) to disk.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// The fingerprint of the installation's key, once a process has recorded it.
 pub async fn installed_fingerprint(db: &sea_orm::DatabaseConnection) -> Result<Option<String>, sea_orm::DbErr> {
     use sea_orm::EntityTrait;
@@ -70,13 +96,10 @@ impl Cipher {
         let io = |e| CryptoError::KeyFile(path.display().to_string(), e);
         if !path.exists() {
             std::fs::create_dir_all(dir).map_err(io)?;
-            let mut k = [0u8; 32];
-            rand::rng().fill_bytes(&mut k);
-            std::fs::write(&path, B64.encode(k)).map_err(io)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            // Two processes starting at once: the second one reads the first one's key.
+            match write_key_file(&path, &Self::generate_key()) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(e)),
+                _ => {}
             }
         }
         let text = std::fs::read_to_string(&path).map_err(io)?;

@@ -274,17 +274,7 @@ async fn tokens_are_listed_and_revoked_from_the_cli() {
     assert!(!out.contains(&stack.token), "the token itself is never listed");
     let (code, out, err) = stack.cli(&["token", "revoke", "client-tests"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    let r: Value = stack
-        .http
-        .post(format!("{}/graphql", stack.base))
-        .bearer_auth(&stack.token)
-        .json(&json!({"query": "{ advertisers { id } }"}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let r = stack.gql("{ advertisers { id } }", json!({})).await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{r}");
     let (code, _, err) = stack.cli(&["token", "revoke", "client-tests"]);
     assert_ne!(code, Some(0), "revoking twice says nothing matched");

@@ -253,17 +253,12 @@ async fn key_rotate_reseals_every_credential_and_a_process_with_the_old_key_refu
     // The gateway still runs with the old key: it refuses to seal credentials with it (no agent
     // could open them) and saves nothing.
     let v = stack.ok("query($id: ID!) { integration(id: $id) { version } }", json!({"id": id})).await["integration"]["version"].clone();
-    let r: Value = stack
-        .http
-        .post(format!("{}/graphql", stack.base))
-        .bearer_auth(&stack.token)
-        .json(&json!({"query": "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {credentials: [{field: \"api_key\", value: \"sealed-with-the-old-key\"}]}) { id } }", "variables": {"id": id, "v": v}}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let r = stack
+        .gql(
+            "mutation($id: ID!, $v: Int!) { updateIntegration(id: $id, version: $v, input: {credentials: [{field: \"api_key\", value: \"sealed-with-the-old-key\"}]}) { id } }",
+            json!({"id": id, "v": v}),
+        )
+        .await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "BAD_STATE", "{r}");
     assert!(r["errors"][0]["message"].as_str().is_some_and(|m| m.contains("the key was rotated")), "{r}");
 

@@ -286,10 +286,9 @@ impl Stack {
         self.dir.path()
     }
 
-    /// POSTs a GraphQL request as admin; panics on errors and returns `data`.
-    pub async fn ok(&self, query: &str, variables: Value) -> Value {
-        let r: Value = self
-            .http
+    /// POSTs a GraphQL request as admin; returns the whole body, errors included.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.http
             .post(format!("{}/graphql", self.base))
             .bearer_auth(&self.token)
             .json(&json!({"query": query, "variables": variables}))
@@ -298,7 +297,12 @@ impl Stack {
             .expect("request")
             .json()
             .await
-            .expect("json body");
+            .expect("json body")
+    }
+
+    /// POSTs a GraphQL request as admin; panics on errors and returns `data`.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        let r = self.gql(query, variables).await;
         assert!(r.get("errors").is_none(), "unexpected errors: {r}");
         r["data"].clone()
     }
