@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use domain::{Config, crypto::Cipher, model::Role};
 use tokio_util::sync::CancellationToken;
 
+mod demo;
+
 #[derive(Parser)]
 #[command(name = "offerbridge", version, about = "Import advertiser offers into campaigns, with a GraphQL admin API")]
 struct Cli {
@@ -24,6 +26,9 @@ enum Command {
     Serve,
     /// Run only the GraphQL gateway.
     Gateway,
+    /// A demo on this machine, nothing to install: the service on a fresh SQLite database and a
+    /// sample advertiser on loopback (HasOffers and Everflow), two integrations imported.
+    Demo(demo::DemoArgs),
     /// Run only the sync agent.
     Agent,
     /// Apply database migrations and exit.
@@ -86,7 +91,11 @@ async fn main() -> anyhow::Result<()> {
         print!("{}", gateway::sdl());
         return Ok(());
     }
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
+    // The demo's terminal shows its progress bars and summary; its log says only what went wrong.
+    if matches!(cli.command, Command::Demo(_)) && std::env::var_os("OFFERBRIDGE_LOG").is_none() {
+        config.log = "warn".into();
+    }
     init_tracing(&config);
     match cli.command {
         Command::Schema => Ok(()),
@@ -136,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Key { command: KeyCommand::Rotate { force } } => rotate_key(&config, force).await,
         Command::Sync { integration, dry_run } => sync(config, &integration, dry_run).await,
         Command::Serve => run(config, true, true).await,
+        Command::Demo(args) => demo::demo(config, args).await,
         Command::Gateway => run(config, true, false).await,
         Command::Agent => run(config, false, true).await,
     }
@@ -418,9 +428,43 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 }
 
 async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Result<()> {
-    let config = Arc::new(config);
     // `serve` (gateway and agent) is the one-command start that creates a SQLite database.
     let db = open(&config, with_gateway && with_agent).await?;
+    start(config, db, with_gateway, with_agent).await?.finish().await
+}
+
+/// The service's tasks, running until a signal or a failure cancels `shutdown`.
+struct Started {
+    tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+    shutdown: CancellationToken,
+    /// The gateway's address, when it runs.
+    addr: Option<std::net::SocketAddr>,
+}
+
+impl Started {
+    /// Waits for every task; the first error, after cancelling the others.
+    async fn finish(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        while let Some(r) = self.tasks.join_next().await {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.shutdown.cancel();
+                    result = Err(e);
+                }
+                Err(e) => {
+                    self.shutdown.cancel();
+                    result = Err(e.into());
+                }
+            }
+        }
+        result
+    }
+}
+
+/// Starts the gateway and/or the agent on `db` (migrated); Ctrl-C or SIGTERM cancels them.
+async fn start(config: Config, db: sea_orm::DatabaseConnection, with_gateway: bool, with_agent: bool) -> anyhow::Result<Started> {
+    let config = Arc::new(config);
     let cipher = load_cipher(&config, &db).await?;
     let shutdown = CancellationToken::new();
     {
@@ -457,6 +501,7 @@ async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Re
         let s = shutdown.clone();
         tasks.spawn(async move { agent.run(s).await });
     }
+    let mut addr = None;
     if with_gateway {
         // Bind and build the gateway first: a port already in use (or a catalog that does not
         // load) must not cost a printed, unusable admin token.
@@ -484,26 +529,13 @@ async fn run(config: Config, with_gateway: bool, with_agent: bool) -> anyhow::Re
                 tracing::warn!(path = %path.display(), "no API token existed: a first admin token was written to {} (readable by this user only); store it and delete the file", path.display());
             }
         }
-        let addr = listener.local_addr()?;
-        println!("offerbridge listening on http://{addr}  (GraphiQL: http://{addr}/graphql)");
+        let bound = listener.local_addr()?;
+        println!("offerbridge listening on http://{bound}  (GraphiQL: http://{bound}/graphql)");
+        addr = Some(bound);
         let s = shutdown.clone();
         tasks.spawn(async move { gateway::serve(state, listener, s).await });
     }
-    let mut result = Ok(());
-    while let Some(r) = tasks.join_next().await {
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                shutdown.cancel();
-                result = Err(e);
-            }
-            Err(e) => {
-                shutdown.cancel();
-                result = Err(e.into());
-            }
-        }
-    }
-    result
+    Ok(Started { tasks, shutdown, addr })
 }
 
 async fn wait_for_signal() {

@@ -70,7 +70,8 @@ pub struct Agent {
 }
 
 /// Counters of a run, stored as JSON on the run.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Counters {
     pub fetched: i64,
     pub not_selected: i64,

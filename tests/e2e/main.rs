@@ -6,6 +6,7 @@ mod procs;
 
 mod api;
 mod clients;
+mod demo;
 mod faults;
 mod fidelity;
 mod foundation;

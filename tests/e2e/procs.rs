@@ -3,30 +3,20 @@
 //! client scripts from `tests/node/` with their npm dependencies installed on first use.
 
 use std::{
-    collections::HashMap,
     io::{BufRead, BufReader, Write},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{
-        Arc, OnceLock,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::{Arc, OnceLock, atomic::AtomicU32},
     time::Duration,
 };
 
-use axum::{
-    Json, Router,
-    extract::{Query, State},
-    http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
-    routing::get,
-};
+use agent::sample::server::{SampleAdvertiser, SampleOptions};
 use serde_json::{Value, json};
 
 use crate::harness::TestDb;
 
 /// The API key the fake advertiser accepts.
-pub const EVERFLOW_KEY: &str = "ef-client-tests-key-0001";
+pub const EVERFLOW_KEY: &str = agent::sample::server::API_KEY;
 /// Base64 of 32 bytes: one credentials key shared by the gateway and agent processes.
 const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const BIN: &str = env!("CARGO_BIN_EXE_offerbridge");
@@ -38,65 +28,27 @@ fn node_dir() -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Fake Everflow: the real wire format, a server-side page size cap and a per-page delay.
 
-/// A fake Everflow `offersrunnable` endpoint.
+/// The fake Everflow advertiser: the sample advertiser `offerbridge demo` imports from
+/// (`agent::sample::server`), its feed never moving unless the test advances it.
 pub struct FakeEverflow {
     pub url: String,
     pub requests: Arc<AtomicU32>,
     /// Requests still to answer with 429 and `Retry-After: 1` (a platform's rate limit).
     pub rate_limited: Arc<AtomicU32>,
-}
-
-struct Feed {
-    offers: Vec<Value>,
-    max_page_size: usize,
-    delay: Duration,
-    requests: Arc<AtomicU32>,
-    rate_limited: Arc<AtomicU32>,
-}
-
-fn everflow_offer(id: usize) -> Value {
-    json!({
-        "network_offer_id": id, "network_id": 1, "name": format!("Offer {id}"), "offer_status": "active", "currency_id": "USD",
-        "tracking_url": format!("https://trk.test/{id}/"), "preview_url": format!("https://shop.test/{id}"), "html_description": "<p>Great</p>",
-        "relationship": {
-            "offer_affiliate_status": "approved",
-            "payouts": {"total": 1, "entries": [{"is_default": true, "payout_type": "cpa", "payout_amount": 2.5, "entry_name": "Base"}]},
-            "ruleset": {"countries": [{"country_code": "US"}]}
-        }
-    })
-}
-
-async fn offersrunnable(State(feed): State<Arc<Feed>>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    feed.requests.fetch_add(1, Ordering::SeqCst);
-    if feed.rate_limited.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], Json(json!({"error": "Too Many Requests"}))).into_response();
-    }
-    if headers.get("x-eflow-api-key").and_then(|v| v.to_str().ok()) != Some(EVERFLOW_KEY) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "No Authentication Method Found"}))).into_response();
-    }
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
-    let size: usize = q.get("page_size").and_then(|p| p.parse().ok()).unwrap_or(50).clamp(1, feed.max_page_size);
-    tokio::time::sleep(feed.delay).await;
-    let slice: Vec<Value> = feed.offers.iter().skip((page - 1) * size).take(size).cloned().collect();
-    Json(json!({"offers": slice, "paging": {"page": page, "page_size": size, "total_count": feed.offers.len()}})).into_response()
+    _server: SampleAdvertiser,
 }
 
 impl FakeEverflow {
     /// Serves offers 1..=`count`, at most 50 a page, each page after `delay`.
     pub async fn start(count: usize, delay: Duration) -> FakeEverflow {
-        let (requests, rate_limited) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
-        let feed = Arc::new(Feed {
-            offers: (1..=count).map(everflow_offer).collect(),
-            max_page_size: 50,
-            delay,
-            requests: requests.clone(),
-            rate_limited: rate_limited.clone(),
-        });
-        let app = Router::new().route("/v1/affiliates/offersrunnable", get(offersrunnable)).with_state(feed);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake advertiser");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeEverflow { url, requests, rate_limited }
+        let options = SampleOptions { offers: count as u32, page_delay: delay, max_page_size: 50 };
+        let sample = SampleAdvertiser::start(options).await.expect("start the sample advertiser");
+        FakeEverflow {
+            url: sample.url.clone(),
+            requests: sample.requests.clone(),
+            rate_limited: sample.rate_limited.clone(),
+            _server: sample,
+        }
     }
 }
 
@@ -333,6 +285,101 @@ fn base_command(database_url: &str, data_dir: &Path) -> Command {
         .env_remove("OFFERBRIDGE_CONFIG")
         .stdin(Stdio::null());
     c
+}
+
+// ---------------------------------------------------------------------------------------------
+// `offerbridge demo` as a process.
+
+/// `offerbridge demo` in a folder of its own, after it printed its GraphiQL address and token
+/// (that is, after both first imports finished).
+pub struct Demo {
+    pub proc: Proc,
+    /// `http://127.0.0.1:PORT` of its gateway.
+    pub base: String,
+    pub token: String,
+    /// The sample advertiser's URL (the `api_url` credential).
+    pub sample_url: String,
+    pub http: reqwest::Client,
+    /// Everything the demo printed before the token, and the time it took.
+    pub intro: String,
+    pub started_in: Duration,
+    _dir: tempfile::TempDir,
+}
+
+impl Demo {
+    /// Starts `offerbridge demo <args>` (the gateway and the sample advertiser on free ports);
+    /// panics unless it prints its token within `secs`.
+    pub fn start(args: &[&str], secs: u64) -> Demo {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("demo.log");
+        let mut file = std::fs::File::create(&log).expect("log file");
+        let began = std::time::Instant::now();
+        let mut child = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["demo", "--dir", "demo", "--sample-listen", "127.0.0.1:0"])
+            .args(args)
+            .env("OFFERBRIDGE_LISTEN", "127.0.0.1:0")
+            .env("NO_COLOR", "1")
+            .env_remove("DATABASE_URL")
+            .env_remove("OFFERBRIDGE_SECRET_KEY")
+            .env_remove("OFFERBRIDGE_LOG")
+            .env_remove("RUST_LOG")
+            .env_remove("OFFERBRIDGE_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(file.try_clone().expect("log file")))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN} demo: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut intro = String::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = writeln!(file, "{line}");
+                intro.push_str(&line);
+                intro.push('\n');
+                if line.starts_with("token:") {
+                    let _ = tx.send(intro.clone());
+                }
+            }
+        });
+        let proc = Proc { name: "demo", child, log };
+        let intro = match rx.recv_timeout(Duration::from_secs(secs)) {
+            Ok(intro) => intro,
+            Err(_) => panic!("the demo did not print its token within {secs} s:\n{}", proc.tail()),
+        };
+        let after = |prefix: &str| {
+            intro
+                .lines()
+                .find_map(|l| l.split(prefix).nth(1))
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or_else(|| panic!("the demo printed no '{prefix}':\n{intro}"))
+                .to_string()
+        };
+        let (base, token) = (format!("http://{}", after("listening on http://")), after("token:"));
+        let sample_url = format!("http://{}", after("on http://"));
+        Demo { proc, base, token, sample_url, http: reqwest::Client::new(), intro, started_in: began.elapsed(), _dir: dir }
+    }
+
+    /// A GraphQL request with the demo's token; the whole response.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({"query": query, "variables": variables}));
+        r.send().await.expect("POST /graphql").json().await.expect("JSON response")
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits up to `secs` for the exit; its code.
+    pub fn interrupt(&mut self, secs: u64) -> Option<i32> {
+        let sent = Command::new("kill").args(["-INT", &self.proc.child.id().to_string()]).status().expect("kill");
+        assert!(sent.success());
+        match self.proc.wait_exit(secs) {
+            Some((code, _)) => code,
+            None => panic!("the demo did not stop within {secs} s of Ctrl-C:\n{}", self.proc.tail()),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

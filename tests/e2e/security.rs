@@ -37,7 +37,7 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 /// One server message for a subscription.
 #[derive(Debug, Clone)]
-enum Msg {
+pub(crate) enum Msg {
     /// `next`: the execution result (`{data}` or `{errors}`).
     Next(Value),
     /// `error`: the operation was refused before it ran.
@@ -46,20 +46,25 @@ enum Msg {
 }
 
 /// A connection that received `connection_ack`.
-struct Ws {
+pub(crate) struct Ws {
     socket: Socket,
     /// Messages read while waiting for another subscription, by subscription id.
     stash: HashMap<String, VecDeque<Msg>>,
 }
 
 /// How the server answered `connection_init`: an ack, or why the connection ended.
-enum Init {
+pub(crate) enum Init {
     Ack(Box<Ws>),
     Refused(String),
 }
 
 async fn ws_init(app: &App, payload: Value) -> Init {
-    let url = format!("{}/graphql/ws", app.base.replacen("http://", "ws://", 1));
+    ws_init_at(&app.base, payload).await
+}
+
+/// `connection_init` with `payload` to the gateway at `base` (`http://…`).
+pub(crate) async fn ws_init_at(base: &str, payload: Value) -> Init {
+    let url = format!("{}/graphql/ws", base.replacen("http://", "ws://", 1));
     let mut req = url.into_client_request().expect("ws request");
     req.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("graphql-transport-ws"));
     let (mut socket, resp) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
@@ -101,7 +106,7 @@ async fn ws_connect(app: &App, token: &str) -> Ws {
 }
 
 impl Ws {
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         let m = json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}});
         self.socket.send(Message::text(m.to_string())).await.expect("send subscribe");
     }
@@ -141,7 +146,7 @@ impl Ws {
     }
 
     /// The next message for `id`; panics after `secs`.
-    async fn next(&mut self, id: &str, secs: u64) -> Msg {
+    pub(crate) async fn next(&mut self, id: &str, secs: u64) -> Msg {
         match self.try_next(id, secs).await {
             Some(m) => m,
             None => panic!("subscription {id}: nothing within {secs} s"),

@@ -1,0 +1,178 @@
+//! `offerbridge demo` as a newcomer runs it: one process, a sample advertiser on loopback
+//! (`agent::sample::server`, the same code as the other tests' fake advertiser), two
+//! integrations imported within a minute, the feed's changes reaching the campaigns, Ctrl-C
+//! stopping everything; and the README's API tour run line by line against it.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{
+    harness::eventually,
+    procs::Demo,
+    security::{Init, Msg, ws_init_at},
+};
+
+const CAMPAIGNS: &str = "query($id: ID!, $after: String) { campaigns(first: 100, after: $after, filter: {integrationId: $id}) {
+    nodes { externalId title status upstreamStatus currency revenue payoutType previewUrl category countries os caps { event period value } }
+    pageInfo { hasNextPage endCursor } } }";
+
+/// Every campaign of an integration, by external id.
+async fn campaigns(demo: &Demo, integration: &str) -> std::collections::BTreeMap<String, Value> {
+    let mut all = std::collections::BTreeMap::new();
+    let mut after = Value::Null;
+    loop {
+        let r = demo.gql(CAMPAIGNS, json!({"id": integration, "after": after})).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        let page = &r["data"]["campaigns"];
+        for n in page["nodes"].as_array().expect("nodes") {
+            let mut n = n.clone();
+            let id = n["externalId"].as_str().expect("externalId").to_string();
+            if let Some(o) = n.as_object_mut() {
+                o.remove("externalId");
+                // A set: HasOffers keys its countries by code, Everflow lists them.
+                if let Some(Value::Array(c)) = o.get_mut("countries") {
+                    c.sort_by_key(|v| v.as_str().unwrap_or_default().to_string());
+                }
+            }
+            all.insert(id, n);
+        }
+        if page["pageInfo"]["hasNextPage"] != json!(true) {
+            return all;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+/// The demo imports both sample integrations before it prints its token (within a minute),
+/// the same feed through two platforms' wire formats gives the same campaigns, each step of the
+/// sample advertiser reaches the campaigns through the demo's sync, and Ctrl-C ends it with 0.
+#[tokio::test]
+async fn the_demo_imports_the_sample_advertiser_and_follows_its_changes() {
+    let mut demo = Demo::start(&["--change-every", "4s"], 60);
+    assert!(demo.started_in < Duration::from_secs(60), "{:?}", demo.started_in);
+    assert_eq!(demo.intro.matches("connection test passed (300 offers visible)").count(), 2, "{}", demo.intro);
+    let runs = demo.gql("{ syncRuns(first: 10, filter: {}) { edges { node { integrationId status counters } } } }", json!({})).await;
+    let runs = runs["data"]["syncRuns"]["edges"].as_array().cloned().unwrap_or_default();
+    for id in ["1", "2"] {
+        let first = runs.iter().rev().find(|e| e["node"]["integrationId"] == id).unwrap_or_else(|| panic!("no run of {id}: {runs:?}"));
+        assert_eq!(first["node"]["status"], "SUCCEEDED", "{first}");
+        assert!(first["node"]["counters"]["created"].as_i64().unwrap_or(0) > 200, "{first}");
+    }
+
+    // One feed, two wire formats: the campaigns agree on what the offer is.
+    let (hasoffers, everflow) = (campaigns(&demo, "1").await, campaigns(&demo, "2").await);
+    assert!(hasoffers.len() > 200, "{}", hasoffers.len());
+    assert_eq!(hasoffers.keys().collect::<Vec<_>>(), everflow.keys().collect::<Vec<_>>(), "the same offers pass the same filters");
+    for (id, h) in &hasoffers {
+        assert_eq!(h, &everflow[id], "offer {id}: HasOffers and Everflow say the same");
+    }
+    // Offer 101: 1.25 USD, active; offer 50 paused upstream; offer 37 has no preview URL (skipped).
+    assert_eq!(hasoffers["101"]["revenue"], "1.25", "{}", hasoffers["101"]);
+    assert_eq!(hasoffers["101"]["currency"], "USD");
+    assert_eq!(hasoffers["50"]["upstreamStatus"], "PAUSED", "{}", hasoffers["50"]);
+    assert!(!hasoffers.contains_key("37"), "skipWithoutPreviewUrl");
+
+    // Step 1: offers 1, 101, 201 earn 0.50 more for good, offer 301 appears.
+    eventually(40, "step 1 reaches both integrations", || async {
+        let (h, e) = (campaigns(&demo, "1").await, campaigns(&demo, "2").await);
+        (h.get("101").map(|c| c["revenue"].clone()) == Some(json!("1.75"))
+            && e.get("101").map(|c| c["revenue"].clone()) == Some(json!("1.75"))
+            && h.contains_key("301")
+            && e.contains_key("301"))
+        .then_some(())
+    })
+    .await;
+    assert!(demo.proc.log_text().contains("sample advertiser: step 1"), "{}", demo.proc.log_text());
+
+    assert_eq!(demo.interrupt(20), Some(0), "Ctrl-C stops the demo cleanly");
+}
+
+/// One request of the README's tour: the operation, and what to wait for.
+struct Step {
+    operation: String,
+    /// `# repeat until F is V` / `# repeat until F is set`.
+    until: Option<(String, Option<String>)>,
+}
+
+/// The tour's GraphQL block from README.md: one operation per line, continued while its
+/// braces are open; `#` starts a comment.
+fn tour() -> Vec<Step> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
+    let start = readme.find("Run it on the demo").expect("the README's tour on the demo");
+    let block = &readme[start..];
+    let block = &block[block.find("```graphql\n").expect("the tour's graphql block") + 11..];
+    let block = &block[..block.find("```").expect("the end of the block")];
+    let mut steps: Vec<Step> = vec![];
+    let (mut open, mut current) = (0i32, String::new());
+    for line in block.lines() {
+        let (code, comment) = match line.find('#') {
+            Some(i) => (&line[..i], Some(line[i + 1..].trim())),
+            None => (line, None),
+        };
+        if open == 0 && code.trim().is_empty() {
+            continue;
+        }
+        current.push_str(code);
+        current.push('\n');
+        open += code.matches('{').count() as i32 - code.matches('}').count() as i32;
+        if open == 0 {
+            let until = comment.and_then(|c| c.split("repeat until ").nth(1)).map(|u| {
+                let (field, value) = u.split_once(" is ").expect("repeat until F is V");
+                (field.trim().to_string(), (value.trim() != "set").then(|| value.trim().to_string()))
+            });
+            steps.push(Step { operation: std::mem::take(&mut current), until });
+        }
+    }
+    assert_eq!(open, 0, "unbalanced braces in the tour");
+    steps
+}
+
+/// Whether `v` holds `field` equal to `want` (or set to anything but null) somewhere.
+fn holds(v: &Value, field: &str, want: &Option<String>) -> bool {
+    match v {
+        Value::Object(m) => {
+            m.get(field).is_some_and(|x| match want {
+                Some(w) => x.as_str() == Some(w.as_str()),
+                None => !x.is_null(),
+            }) || m.values().any(|x| holds(x, field, want))
+        }
+        Value::Array(a) => a.iter().any(|x| holds(x, field, want)),
+        _ => false,
+    }
+}
+
+/// The README's tour, pasted in order on the demo's database: every line answers without an
+/// error (the sample advertiser's address is the only thing substituted: the test's demo
+/// listens on a free port, the README's on 127.0.0.1:8089).
+#[tokio::test]
+async fn the_readme_tour_runs_on_the_demo() {
+    let demo = Demo::start(&[], 60);
+    let steps = tour();
+    assert!(steps.len() >= 20, "{} steps", steps.len());
+    for (n, step) in steps.iter().enumerate() {
+        let operation = step.operation.replace("http://127.0.0.1:8089", &demo.sample_url);
+        let line = operation.split_whitespace().collect::<Vec<_>>().join(" ");
+        if operation.trim_start().starts_with("subscription") {
+            let Init::Ack(mut ws) = ws_init_at(&demo.base, json!({"Authorization": format!("Bearer {}", demo.token)})).await else {
+                panic!("step {n}: the subscription's connection_init was refused")
+            };
+            ws.subscribe("tour", &operation, json!({})).await;
+            match ws.next("tour", 30).await {
+                Msg::Next(v) => assert!(v.get("errors").is_none() && !v["data"].is_null(), "step {n} `{line}`: {v}"),
+                other => panic!("step {n} `{line}`: {other:?}"),
+            }
+            continue;
+        }
+        let answer = eventually(60, &format!("step {n} `{line}`"), || async {
+            let r = demo.gql(&operation, json!({})).await;
+            assert!(r.get("errors").is_none(), "step {n} `{line}` answered errors: {r}");
+            match &step.until {
+                Some((field, want)) if !holds(&r["data"], field, want) => None,
+                _ => Some(r),
+            }
+        })
+        .await;
+        assert!(!answer["data"].is_null(), "step {n} `{line}`: {answer}");
+    }
+}
