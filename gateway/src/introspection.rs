@@ -18,7 +18,7 @@ const LISTS: &[&str] = &["types", "fields", "args", "inputFields", "interfaces",
 
 /// Whether the text may hold an introspection field (`__schema`, or `__type` but not the
 /// `__typename` every Apollo query carries): only then is the document parsed here.
-fn mentions_introspection(query: &str) -> bool {
+pub(crate) fn mentions_introspection(query: &str) -> bool {
     query.contains("__schema")
         || query.match_indices("__type").any(|(i, m)| !query[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
 }

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod graphiql;
 pub mod guard;
 pub mod hub;
 pub mod introspection;
@@ -11,13 +12,13 @@ pub mod schema;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use async_graphql::{Data, http::GraphiQLSource};
+use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket, rejection::GraphQLRejection};
 use axum::{
     Router,
     extract::{FromRequest, State, WebSocketUpgrade},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use domain::Config;
@@ -55,7 +56,8 @@ pub async fn state(
 }
 
 /// The router: `/graphql` (POST and GET queries, GraphiQL in a browser), `/graphql/ws`
-/// (both WebSocket protocols), `/healthz`, `/readyz`, `/metrics` (Prometheus).
+/// (both WebSocket protocols), `/graphiql/{file}` (GraphiQL's embedded scripts and styles),
+/// `/healthz`, `/readyz`, `/metrics` (Prometheus).
 pub fn router(state: AppState) -> Router {
     domain::metrics::install();
     let schema = Schemas { main: schema::build(state.clone()), introspection: schema::build_for_introspection(state.clone()) };
@@ -63,6 +65,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
+        // GraphiQL's files, embedded in the binary (no token: the page itself sends one).
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -154,12 +158,21 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
     // A caller's introspection (GraphiQL's, codegen's) is never refused by the depth limit on
     // its own queries; it is bounded by the complexity limit and by how deep it nests
     // type-system lists. Without a token, introspection stays under the ordinary limits.
-    let schema = if matches!(auth, Auth::Caller(_)) && introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref()) {
-        &schemas.introspection
-    } else {
-        &schemas.main
+    let introspecting = introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref());
+    let resp = match &auth {
+        Auth::Caller(_) if introspecting => schemas.introspection.execute(req.data(auth).data(loader)).await,
+        // Without a token the schema is not read (GraphiQL opened without one would otherwise
+        // meet the depth limit's "nested too deep"): say what is missing. `{ __typename }`
+        // still answers.
+        _ if introspecting && introspection::mentions_introspection(&req.query) => async_graphql::Response::from_errors(vec![
+            error::coded(
+                error::UNAUTHENTICATED,
+                "reading the schema needs an API token: send 'Authorization: Bearer <token>' (in GraphiQL: the API token field)",
+            )
+            .into_server_error(async_graphql::Pos::default()),
+        ]),
+        _ => schemas.main.execute(req.data(auth).data(loader)).await,
     };
-    let resp = schema.execute(req.data(auth).data(loader)).await;
     let outcome = if resp.is_ok() { "ok" } else { "error" };
     metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => outcome)
         .record(t.elapsed().as_secs_f64());
@@ -237,8 +250,7 @@ async fn graphql_get(State((state, schema)): S, headers: HeaderMap, req: axum::e
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let has_query = req.uri().query().is_some_and(|q| q.contains("query="));
     if wants_html && !has_query {
-        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("offerbridge").finish())
-            .into_response();
+        return graphiql::page();
     }
     let raw_query = req.uri().query().unwrap_or_default().to_string();
     let gql = match GraphQLRequest::<GraphQLRejection>::from_request(req, &()).await {

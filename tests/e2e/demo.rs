@@ -176,3 +176,37 @@ async fn the_readme_tour_runs_on_the_demo() {
         assert!(!answer["data"].is_null(), "step {n} `{line}`: {answer}");
     }
 }
+
+/// GraphiQL from `offerbridge demo` in a real browser (Debian's Chromium driven by
+/// playwright-core, `tests/node/graphiql_browser.mjs`), with every request off loopback
+/// blocked: the page loads from the binary alone, the token typed into its field answers a
+/// campaigns query with rows, and a subscription authenticated in `connection_init` shows the
+/// progress of a sync the script starts. The screenshot is kept in `artifacts/graphiql.png`.
+#[tokio::test]
+async fn graphiql_from_the_demo_works_offline_in_a_real_browser() {
+    let chromium = std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no browser at {chromium}: install Debian's chromium (`apt-get install chromium`) or set CHROMIUM_PATH"
+    );
+    crate::procs::node_ready().await;
+    let demo = Demo::start(&["--offers", "120"], 60);
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts folder");
+    let screenshot = artifacts.join("graphiql.png");
+    let _ = std::fs::remove_file(&screenshot);
+    crate::procs::node(
+        "graphiql_browser.mjs",
+        &[
+            ("GATEWAY_URL", demo.base.clone()),
+            ("TOKEN", demo.token.clone()),
+            ("INTEGRATION_ID", "2".into()),
+            ("SCREENSHOT", screenshot.display().to_string()),
+            ("MIN_ROWS", "5".into()),
+            ("TIMEOUT_MS", "40000".into()),
+            ("CHROMIUM_PATH", chromium),
+        ],
+    )
+    .await;
+    assert!(std::fs::metadata(&screenshot).map(|m| m.len() > 10_000).unwrap_or(false), "a screenshot of the page");
+}
