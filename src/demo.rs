@@ -7,6 +7,8 @@
 use std::{path::PathBuf, time::Duration};
 
 use agent::sample::server::{API_KEY, NETWORK_ID, SampleAdvertiser, SampleOptions};
+use std::io::Write;
+
 use anyhow::{Context, bail};
 use domain::{Config, model::Role};
 use serde_json::{Value, json};
@@ -14,6 +16,8 @@ use serde_json::{Value, json};
 /// A file that marks a folder as the demo's own: only such a folder is ever reset.
 const MARKER: &str = ".offerbridge-demo";
 const DB_FILE: &str = "demo.db";
+/// How long a connection test or a first import of the sample may take before the demo gives up.
+const SET_UP_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -39,25 +43,32 @@ struct Sample {
 }
 
 pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
-    reset_folder(&args.dir)?;
+    // Held until the demo ends: a second demo in the same folder stops here instead of
+    // deleting the database under the first one.
+    let _lock = reset_folder(&args.dir)?;
     let dir = std::fs::canonicalize(&args.dir).with_context(|| format!("cannot open {}", args.dir.display()))?;
     config.database_url = format!("sqlite://{}?mode=rwc", dir.join(DB_FILE).display());
     config.data_dir = dir.clone();
-    // The sample advertiser listens on loopback, which the agent refuses by default.
-    config.agent.allowed_networks.push("127.0.0.1/32".into());
 
     let sample = SampleAdvertiser::start_on(&args.sample_listen, SampleOptions { offers: args.offers, ..SampleOptions::default() })
         .await
         .with_context(|| {
         format!("cannot start the sample advertiser on {} (choose another with --sample-listen)", args.sample_listen)
     })?;
+    // The sample advertiser listens on loopback, which the agent refuses by default: allow
+    // exactly the address it is bound to.
+    config.agent.allowed_networks.push(match sample.addr.ip() {
+        std::net::IpAddr::V4(ip) => format!("{ip}/32"),
+        std::net::IpAddr::V6(ip) => format!("{ip}/128"),
+    });
     println!("sample advertiser (HasOffers and Everflow wire formats, {} offers) on {}", args.offers, sample.url);
 
     let db = crate::open(&config, true).await?;
     let (_, token) = domain::tokens::create(&db, "demo", Role::Admin).await?;
     let started = crate::start(config, db, true, true).await?;
     let base = format!("http://{}", started.addr.context("the gateway did not start")?);
-    let api = Api { http: reqwest::Client::new(), url: format!("{base}/graphql"), token: token.clone() };
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let api = Api { http, url: format!("{base}/graphql"), token: token.clone() };
 
     let samples = [
         Sample {
@@ -99,7 +110,7 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
          {{ campaigns(first: 10, filter: {{integrationId: \"{hasoffers}\"}}) {{ nodes {{ externalId title status currency revenue payouts {{ goal country revenue }} caps {{ event period value }} }} }} }}\n\n  \
          {{ syncRuns(first: 4) {{ edges {{ node {{ integrationId status counters filterCounts }} }} }} }}\n\n  \
          subscription {{ integrationEvents(integrationId: \"{everflow}\") {{ sequence kind payload }} }}\n\n\
-         Every {every} the sample advertiser raises a few payouts, pauses one offer, drops one for a step and adds one,\n\
+         Every {every} the sample advertiser raises a few payouts, flips one offer between active and paused, drops one for a step and adds one,\n\
          and the demo asks for a sync of both integrations. Edit a campaign (updateCampaign) to see your edit survive.\n\
          Ctrl-C stops everything.",
         hasoffers = ids[0].as_str().unwrap_or("1"),
@@ -113,7 +124,9 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
         loop {
             tick.tick().await;
             let generation = sample.advance();
-            println!("sample advertiser: step {generation} (a few payouts up, one offer paused, one gone for this step, one new)");
+            println!(
+                "sample advertiser: step {generation} (a few payouts up, one offer paused or resumed, one gone for this step, one new)"
+            );
             for id in &ids {
                 if let Err(e) = api.call("mutation($id: ID!) { syncNow(integrationId: $id) { id } }", json!({"id": id})).await {
                     eprintln!("could not request a sync of integration {id}: {e:#}");
@@ -129,8 +142,9 @@ pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
 }
 
 /// Creates the folder, or resets the demo's database in a folder the demo made; never touches
-/// a folder that is not the demo's.
-fn reset_folder(dir: &std::path::Path) -> anyhow::Result<()> {
+/// a folder that is not the demo's, nor one another demo is running in. The marker file,
+/// locked for as long as the demo runs.
+fn reset_folder(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     if dir.exists() {
         let is_demo = dir.join(MARKER).exists();
         let empty = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?.next().is_none();
@@ -139,7 +153,12 @@ fn reset_folder(dir: &std::path::Path) -> anyhow::Result<()> {
         }
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(dir.join(MARKER), "This folder belongs to `offerbridge demo`: its database is recreated at every start.\n")?;
+    let marker = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(MARKER))?;
+    if marker.try_lock().is_err() {
+        bail!("another `offerbridge demo` is running in {}: stop it, or choose another folder with --dir", dir.display());
+    }
+    marker.set_len(0)?;
+    (&marker).write_all(b"This folder belongs to `offerbridge demo`: its database is recreated at every start.\n")?;
     for suffix in ["", "-wal", "-shm"] {
         let path = dir.join(format!("{DB_FILE}{suffix}"));
         match std::fs::remove_file(&path) {
@@ -148,7 +167,7 @@ fn reset_folder(dir: &std::path::Path) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("cannot remove {}", path.display())),
         }
     }
-    Ok(())
+    Ok(marker)
 }
 
 /// The demo's GraphQL client: its own gateway, its own admin token.
@@ -199,10 +218,12 @@ async fn set_up(api: &Api, advertiser: &Value, s: &Sample) -> anyhow::Result<Val
     .await?;
     let test = api.call("mutation($id: ID!) { testConnection(integrationId: $id) { id } }", json!({"id": id})).await?;
     let request = test["testConnection"]["id"].clone();
+    let deadline = tokio::time::Instant::now() + SET_UP_TIMEOUT;
     let result = loop {
         let r = api.call("query($id: ID!) { syncRequest(id: $id) { status result } }", json!({"id": request})).await?;
         match r["syncRequest"]["status"].as_str() {
             Some("DONE" | "FAILED") => break r["syncRequest"]["result"].clone(),
+            _ if tokio::time::Instant::now() > deadline => bail!("the connection test did not finish within {SET_UP_TIMEOUT:?}: {r}"),
             _ => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
@@ -229,7 +250,11 @@ async fn watch_first_runs(api: &Api, ids: &[Value], samples: &[Sample]) -> anyho
             (bar, None)
         })
         .collect();
+    let deadline = tokio::time::Instant::now() + SET_UP_TIMEOUT;
     while watched.iter().any(|(_, done)| done.is_none()) {
+        if tokio::time::Instant::now() > deadline {
+            bail!("the first imports did not finish within {SET_UP_TIMEOUT:?}");
+        }
         for ((bar, done), id) in watched.iter_mut().zip(ids) {
             if done.is_some() {
                 continue;

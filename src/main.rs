@@ -491,7 +491,7 @@ async fn start(config: Config, db: sea_orm::DatabaseConnection, with_gateway: bo
             }),
         );
         let s = shutdown.clone();
-        tasks.spawn(async move {
+        spawn_service(&mut tasks, &shutdown, async move {
             axum::serve(listener, app).with_graceful_shutdown(async move { s.cancelled().await }).await?;
             Ok(())
         });
@@ -499,7 +499,7 @@ async fn start(config: Config, db: sea_orm::DatabaseConnection, with_gateway: bo
     if with_agent {
         let agent = agent::runtime::Agent::new(db.clone(), config.clone(), cipher.clone())?;
         let s = shutdown.clone();
-        tasks.spawn(async move { agent.run(s).await });
+        spawn_service(&mut tasks, &shutdown, async move { agent.run(s).await });
     }
     let mut addr = None;
     if with_gateway {
@@ -533,9 +533,27 @@ async fn start(config: Config, db: sea_orm::DatabaseConnection, with_gateway: bo
         println!("offerbridge listening on http://{bound}  (GraphiQL: http://{bound}/graphql)");
         addr = Some(bound);
         let s = shutdown.clone();
-        tasks.spawn(async move { gateway::serve(state, listener, s).await });
+        spawn_service(&mut tasks, &shutdown, async move { gateway::serve(state, listener, s).await });
     }
     Ok(Started { tasks, shutdown, addr })
+}
+
+/// Spawns one of the service's tasks. When it fails or panics it cancels `shutdown`, so the
+/// other tasks (and the demo, which waits on `shutdown`) stop with it instead of running on
+/// half a service.
+fn spawn_service(
+    tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    shutdown: &CancellationToken,
+    task: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+) {
+    let guard = shutdown.clone().drop_guard();
+    tasks.spawn(async move {
+        let r = task.await;
+        if r.is_ok() {
+            guard.disarm();
+        }
+        r
+    });
 }
 
 async fn wait_for_signal() {

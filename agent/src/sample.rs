@@ -103,7 +103,8 @@ fn base_cents(id: u32) -> u32 {
 /// What `generation` steps of the demo's clock did to one offer. Each step, in a feed of N
 /// offers (N >= 100):
 /// - the offers whose id ends in the step's number (mod 100) earn 0.50 more, for good;
-/// - one offer (`step × 7 mod N + 1`) flips its status (paused ↔ active) for that step only;
+/// - one offer (`step × 7 mod N + 1`) flips its status for that step only (an active one is
+///   paused; one of the every-50th offers, paused upstream, comes back for the step);
 /// - one offer (`step × 13 mod N + 1`) is missing from the feed for that step only, so the
 ///   vanish policy can be watched; it comes back on the next step;
 /// - one new offer appears (id N + step) and stays.
@@ -140,21 +141,26 @@ pub fn offer_ids(offers: u32, generation: u32) -> Vec<u32> {
 }
 
 /// One `offersrunnable` offer after `change`: the same offer as [`hasoffers_row`] says it
-/// (payout, currency, countries, goals as payout entries, a daily cap, category, OS).
+/// (payout, currency, countries, the same goals as payout entries after the default one, a
+/// daily cap, category, OS).
 pub fn everflow_offer(id: u32, change: Change) -> Value {
     let cents = base_cents(id) + change.payout_bump_cents;
     let amount = format!("{}.{:02}", cents / 100, cents % 100);
     let percent = id.is_multiple_of(9);
+    // The default entry is the offer's own payout; the goals are the same as HasOffers' (ids,
+    // names, amounts), listed after it.
     let mut entries = vec![if percent {
-        json!({"network_offer_payout_revenue_id": id * 10, "entry_name": "Base", "is_default": true,
+        json!({"network_offer_payout_revenue_id": id * 10 + 9, "entry_name": "Base", "is_default": true,
                "payout_type": "cps", "payout_amount": 0, "payout_percentage": 12.5})
     } else {
-        json!({"network_offer_payout_revenue_id": id * 10, "entry_name": "Base", "is_default": true,
-               "payout_type": "cpa", "payout_amount": amount.parse::<serde_json::Number>().unwrap_or_else(|_| 0.into()), "payout_percentage": 0})
+        json!({"network_offer_payout_revenue_id": id * 10 + 9, "entry_name": "Base", "is_default": true,
+               "payout_type": "cpa", "payout_amount": number(&amount), "payout_percentage": 0})
     }];
     if id.is_multiple_of(5) {
-        entries.push(json!({"network_offer_payout_revenue_id": id * 10 + 1, "entry_name": "Registration", "is_default": false,
+        entries.push(json!({"network_offer_payout_revenue_id": id * 10, "entry_name": "Registration", "is_default": false,
                             "payout_type": "cpa", "payout_amount": 1.5, "payout_percentage": 0}));
+        entries.push(json!({"network_offer_payout_revenue_id": id * 10 + 1, "entry_name": "Deposit", "is_default": false,
+                            "payout_type": "cpa", "payout_amount": number(&amount), "payout_percentage": 0}));
     }
     let countries: Vec<Value> =
         (0..=(id % 4)).map(|k| json!({"country_code": COUNTRIES[((id + k * 3) % 8) as usize], "targeting_type": "include"})).collect();
@@ -180,6 +186,11 @@ pub fn everflow_offer(id: u32, change: Change) -> Value {
             "ruleset": {"countries": countries, "platforms": platforms, "device_types": []}
         }
     })
+}
+
+/// A JSON number from its decimal text (exact: serde_json keeps the digits).
+fn number(text: &str) -> Value {
+    text.parse::<serde_json::Number>().map_or(Value::Null, Value::Number)
 }
 
 /// A page of `offersrunnable`: the offers `ids` of page `page` (from 1), `size` per page.

@@ -157,7 +157,7 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
     let loader = async_graphql::dataloader::DataLoader::new(schema::ChildRows { db: state.db.clone() }, tokio::spawn);
     // A caller's introspection (GraphiQL's, codegen's) is never refused by the depth limit on
     // its own queries; it is bounded by the complexity limit and by how deep it nests
-    // type-system lists. Without a token, introspection stays under the ordinary limits.
+    // type-system lists. Without a token the schema is not read at all.
     let introspecting = introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref());
     let resp = match &auth {
         Auth::Caller(_) if introspecting => schemas.introspection.execute(req.data(auth).data(loader)).await,
@@ -171,7 +171,9 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
             )
             .into_server_error(async_graphql::Pos::default()),
         ]),
-        _ => schemas.main.execute(req.data(auth).data(loader)).await,
+        Auth::Caller(_) => schemas.main.execute(req.data(auth).data(loader)).await,
+        // `__schema` / `__type` inside another query are not answered either.
+        _ => schemas.main.execute(req.disable_introspection().data(auth).data(loader)).await,
     };
     let outcome = if resp.is_ok() { "ok" } else { "error" };
     metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => outcome)

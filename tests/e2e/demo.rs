@@ -3,8 +3,6 @@
 //! integrations imported within a minute, the feed's changes reaching the campaigns, Ctrl-C
 //! stopping everything; and the README's API tour run line by line against it.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::{
@@ -14,7 +12,8 @@ use crate::{
 };
 
 const CAMPAIGNS: &str = "query($id: ID!, $after: String) { campaigns(first: 100, after: $after, filter: {integrationId: $id}) {
-    nodes { externalId title status upstreamStatus currency revenue payoutType previewUrl category countries os caps { event period value } }
+    nodes { externalId title status upstreamStatus currency revenue payoutType previewUrl category countries os caps { event period value }
+            payouts { goal goalName country revenue payoutType currency } }
     pageInfo { hasNextPage endCursor } } }";
 
 /// Every campaign of an integration, by external id.
@@ -34,6 +33,11 @@ async fn campaigns(demo: &Demo, integration: &str) -> std::collections::BTreeMap
                 if let Some(Value::Array(c)) = o.get_mut("countries") {
                     c.sort_by_key(|v| v.as_str().unwrap_or_default().to_string());
                 }
+                // Everflow lists the offer's own payout as its default entry ("Base"); TUNE
+                // keeps it on the offer only. The goals after it are the same.
+                if let Some(Value::Array(p)) = o.get_mut("payouts") {
+                    p.retain(|p| p["goalName"] != "Base");
+                }
             }
             all.insert(id, n);
         }
@@ -50,7 +54,6 @@ async fn campaigns(demo: &Demo, integration: &str) -> std::collections::BTreeMap
 #[tokio::test]
 async fn the_demo_imports_the_sample_advertiser_and_follows_its_changes() {
     let mut demo = Demo::start(&["--change-every", "4s"], 60);
-    assert!(demo.started_in < Duration::from_secs(60), "{:?}", demo.started_in);
     assert_eq!(demo.intro.matches("connection test passed (300 offers visible)").count(), 2, "{}", demo.intro);
     let runs = demo.gql("{ syncRuns(first: 10, filter: {}) { edges { node { integrationId status counters } } } }", json!({})).await;
     let runs = runs["data"]["syncRuns"]["edges"].as_array().cloned().unwrap_or_default();
@@ -67,11 +70,21 @@ async fn the_demo_imports_the_sample_advertiser_and_follows_its_changes() {
     for (id, h) in &hasoffers {
         assert_eq!(h, &everflow[id], "offer {id}: HasOffers and Everflow say the same");
     }
-    // Offer 101: 1.25 USD, active; offer 50 paused upstream; offer 37 has no preview URL (skipped).
+    // Offer 101: 1.25 USD, active; offer 50 paused upstream; offer 37 has no preview URL (skipped);
+    // offer 105 (5.25) has its two goals (Registration 1.50, Deposit as much as the offer).
     assert_eq!(hasoffers["101"]["revenue"], "1.25", "{}", hasoffers["101"]);
+    let goals: Vec<(Value, Value)> =
+        hasoffers["105"]["payouts"].as_array().into_iter().flatten().map(|p| (p["goalName"].clone(), p["revenue"].clone())).collect();
+    assert_eq!(goals, [(json!("Registration"), json!("1.5")), (json!("Deposit"), json!("5.25"))], "{}", hasoffers["105"]);
     assert_eq!(hasoffers["101"]["currency"], "USD");
     assert_eq!(hasoffers["50"]["upstreamStatus"], "PAUSED", "{}", hasoffers["50"]);
     assert!(!hasoffers.contains_key("37"), "skipWithoutPreviewUrl");
+
+    // A second demo in the same folder stops before touching the running one's database.
+    let (code, err) = demo.again_in_the_same_folder();
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("another `offerbridge demo` is running"), "{err}");
+    assert_eq!(campaigns(&demo, "1").await.len(), hasoffers.len(), "the running demo's database is intact");
 
     // Step 1: offers 1, 101, 201 earn 0.50 more for good, offer 301 appears.
     eventually(40, "step 1 reaches both integrations", || async {
@@ -84,6 +97,16 @@ async fn the_demo_imports_the_sample_advertiser_and_follows_its_changes() {
     })
     .await;
     assert!(demo.proc.log_text().contains("sample advertiser: step 1"), "{}", demo.proc.log_text());
+    // Each step drops one offer for the step (its campaign paused as vanished) and brings the
+    // previous step's back (re-activated): the vanish policy at work, in the runs' counters.
+    eventually(40, "a vanished offer paused and a returning one re-activated", || async {
+        let r = demo.gql("{ syncRuns(first: 50, filter: {integrationId: \"1\"}) { edges { node { counters } } } }", json!({})).await;
+        let sum = |k: &str| -> i64 {
+            r["data"]["syncRuns"]["edges"].as_array().into_iter().flatten().map(|e| e["node"]["counters"][k].as_i64().unwrap_or(0)).sum()
+        };
+        (sum("paused") >= 1 && sum("reactivated") >= 1).then_some(())
+    })
+    .await;
 
     assert_eq!(demo.interrupt(20), Some(0), "Ctrl-C stops the demo cleanly");
 }
@@ -93,10 +116,13 @@ struct Step {
     operation: String,
     /// `# repeat until F is V` / `# repeat until F is set`.
     until: Option<(String, Option<String>)>,
+    /// `# "N"`: the id the README says this step answers.
+    id: Option<String>,
 }
 
 /// The tour's GraphQL block from README.md: one operation per line, continued while its
-/// braces are open; `#` starts a comment.
+/// braces are open; `#` outside a string starts a comment. A comment `# "N"` says the id the
+/// step answers on a fresh demo; `# repeat until F is V` (or `is set`) says what to wait for.
 fn tour() -> Vec<Step> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
     let start = readme.find("Run it on the demo").expect("the README's tour on the demo");
@@ -104,28 +130,54 @@ fn tour() -> Vec<Step> {
     let block = &block[block.find("```graphql\n").expect("the tour's graphql block") + 11..];
     let block = &block[..block.find("```").expect("the end of the block")];
     let mut steps: Vec<Step> = vec![];
-    let (mut open, mut current) = (0i32, String::new());
+    let (mut open, mut current, mut comments) = (0i32, String::new(), String::new());
     for line in block.lines() {
-        let (code, comment) = match line.find('#') {
-            Some(i) => (&line[..i], Some(line[i + 1..].trim())),
-            None => (line, None),
-        };
-        if open == 0 && code.trim().is_empty() {
+        // Split code from comment, counting braces outside string literals.
+        let (mut in_string, mut escaped, mut cut) = (false, false, line.len());
+        for (i, c) in line.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if in_string => escaped = true,
+                '"' => in_string = !in_string,
+                '{' if !in_string => open += 1,
+                '}' if !in_string => open -= 1,
+                '#' if !in_string => {
+                    cut = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let (code, comment) = (&line[..cut], line[cut..].trim_start_matches('#').trim());
+        if code.trim().is_empty() && current.is_empty() {
             continue;
         }
         current.push_str(code);
         current.push('\n');
-        open += code.matches('{').count() as i32 - code.matches('}').count() as i32;
+        comments.push_str(comment);
+        comments.push(' ');
         if open == 0 {
-            let until = comment.and_then(|c| c.split("repeat until ").nth(1)).map(|u| {
+            let until = comments.split("repeat until ").nth(1).map(|u| {
                 let (field, value) = u.split_once(" is ").expect("repeat until F is V");
-                (field.trim().to_string(), (value.trim() != "set").then(|| value.trim().to_string()))
+                let value = value.split_whitespace().next().unwrap_or_default().to_string();
+                (field.trim().to_string(), (value != "set").then_some(value))
             });
-            steps.push(Step { operation: std::mem::take(&mut current), until });
+            let id = comments.trim().strip_prefix('"').and_then(|r| r.split('"').next()).map(str::to_string);
+            steps.push(Step { operation: std::mem::take(&mut current), until, id });
+            comments.clear();
         }
     }
     assert_eq!(open, 0, "unbalanced braces in the tour");
     steps
+}
+
+/// The first `id` in `v`, depth first.
+fn first_id(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(m) => m.get("id").and_then(Value::as_str).map(str::to_string).or_else(|| m.values().find_map(first_id)),
+        Value::Array(a) => a.iter().find_map(first_id),
+        _ => None,
+    }
 }
 
 /// Whether `v` holds `field` equal to `want` (or set to anything but null) somewhere.
@@ -150,6 +202,7 @@ async fn the_readme_tour_runs_on_the_demo() {
     let demo = Demo::start(&[], 60);
     let steps = tour();
     assert!(steps.len() >= 20, "{} steps", steps.len());
+    assert!(steps.iter().filter(|s| s.id.is_some()).count() >= 4, "the README states the ids its steps create");
     for (n, step) in steps.iter().enumerate() {
         let operation = step.operation.replace("http://127.0.0.1:8089", &demo.sample_url);
         let line = operation.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -174,6 +227,9 @@ async fn the_readme_tour_runs_on_the_demo() {
         })
         .await;
         assert!(!answer["data"].is_null(), "step {n} `{line}`: {answer}");
+        if let Some(id) = &step.id {
+            assert_eq!(first_id(&answer["data"]).as_ref(), Some(id), "step {n} `{line}`: the README says it answers id {id}: {answer}");
+        }
     }
 }
 

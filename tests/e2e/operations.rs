@@ -480,6 +480,9 @@ async fn graphiql_introspection_is_never_refused_by_the_query_limits() {
     let anonymous = app.gql_as(None, &query, json!({})).await;
     assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "no token: no schema, and a message that says so");
     assert!(anonymous["errors"][0]["message"].as_str().unwrap_or_default().contains("API token"), "{anonymous}");
+    let mixed = app.gql_as(None, "{ __schema { types { name } } campaigns { totalCount } }", json!({})).await;
+    assert!(mixed["data"].is_null() || mixed["data"].get("__schema").is_none_or(Value::is_null), "{mixed}");
+    assert!(mixed.get("errors").is_some(), "{mixed}");
     let typename = app.gql_as(None, "{ __typename }", json!({})).await;
     assert_eq!(typename["data"]["__typename"], "Query", "{typename}");
     let types = r["data"]["__schema"]["types"].as_array().map_or(0, Vec::len);

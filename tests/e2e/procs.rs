@@ -300,9 +300,8 @@ pub struct Demo {
     /// The sample advertiser's URL (the `api_url` credential).
     pub sample_url: String,
     pub http: reqwest::Client,
-    /// Everything the demo printed before the token, and the time it took.
+    /// Everything the demo printed up to its token.
     pub intro: String,
-    pub started_in: Duration,
     _dir: tempfile::TempDir,
 }
 
@@ -313,7 +312,6 @@ impl Demo {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("demo.log");
         let mut file = std::fs::File::create(&log).expect("log file");
-        let began = std::time::Instant::now();
         let mut child = Command::new(BIN)
             .current_dir(dir.path())
             .args(["demo", "--dir", "demo", "--sample-listen", "127.0.0.1:0"])
@@ -358,7 +356,7 @@ impl Demo {
         };
         let (base, token) = (format!("http://{}", after("listening on http://")), after("token:"));
         let sample_url = format!("http://{}", after("on http://"));
-        Demo { proc, base, token, sample_url, http: reqwest::Client::new(), intro, started_in: began.elapsed(), _dir: dir }
+        Demo { proc, base, token, sample_url, http: reqwest::Client::new(), intro, _dir: dir }
     }
 
     /// A GraphQL request with the demo's token; the whole response.
@@ -369,6 +367,20 @@ impl Demo {
             .bearer_auth(&self.token)
             .json(&json!({"query": query, "variables": variables}));
         r.send().await.expect("POST /graphql").json().await.expect("JSON response")
+    }
+
+    /// `offerbridge demo` started again in this demo's folder while it runs; (exit code, stderr).
+    pub fn again_in_the_same_folder(&self) -> (Option<i32>, String) {
+        let out = Command::new(BIN)
+            .current_dir(self._dir.path())
+            .args(["demo", "--dir", "demo", "--sample-listen", "127.0.0.1:0"])
+            .env("OFFERBRIDGE_LISTEN", "127.0.0.1:0")
+            .env_remove("DATABASE_URL")
+            .env_remove("OFFERBRIDGE_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run offerbridge demo");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into())
     }
 
     /// Sends SIGINT (Ctrl-C) and waits up to `secs` for the exit; its code.

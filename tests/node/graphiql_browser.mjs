@@ -215,8 +215,9 @@ try {
   step = 'typing the token into the "API token" field';
   await page.fill('#ob-token', TOKEN);
   await page.press('#ob-token', 'Enter');
-  const stored = await page.evaluate(() => localStorage.getItem('offerbridge.token'));
-  if (stored !== TOKEN) throw new Error('the token was not kept in localStorage under offerbridge.token');
+  const stored = await page.evaluate(() => [sessionStorage.getItem('offerbridge.token'), localStorage.getItem('offerbridge.token')]);
+  if (stored[0] !== TOKEN) throw new Error('the token was not kept in sessionStorage under offerbridge.token');
+  if (stored[1] !== null) throw new Error('the token must not be kept in localStorage (shared with later pages on this origin)');
 
   step = 'running the campaigns query';
   await setQuery(CAMPAIGNS);

@@ -56,12 +56,21 @@ impl Default for SampleOptions {
 pub struct SampleAdvertiser {
     /// `http://127.0.0.1:<port>`: the `api_url` credential of either platform.
     pub url: String,
+    /// The address it listens on.
+    pub addr: std::net::SocketAddr,
     /// Requests received (offer pages and HasOffers context calls).
     pub requests: Arc<AtomicU32>,
-    /// Requests still to answer with 429 and `Retry-After: 1` (a platform's rate limit).
+    /// Requests still to answer with the platform's rate-limit error (Everflow: 429 with
+    /// `Retry-After: 1`; HasOffers: its `status: -1` envelope saying the limit was exceeded).
     pub rate_limited: Arc<AtomicU32>,
     feed: Arc<Feed>,
     stop: CancellationToken,
+}
+
+#[derive(Clone, Copy)]
+enum Platform {
+    HasOffers,
+    Everflow,
 }
 
 struct Feed {
@@ -78,11 +87,15 @@ impl Feed {
         (offer_ids(offers, generation), move |id| Change::in_feed(id, offers, generation))
     }
 
-    /// Counts the request; a 429 while `rate_limited` lasts.
-    fn admit(&self) -> Option<Response> {
+    /// Counts the request; while `rate_limited` lasts, the platform's rate-limit answer.
+    fn admit(&self, platform: Platform) -> Option<Response> {
         self.requests.fetch_add(1, Ordering::SeqCst);
-        self.rate_limited.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok().then(|| {
-            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], Json(json!({"error": "Too Many Requests"}))).into_response()
+        self.rate_limited.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok().then(|| match platform {
+            // TUNE answers HTTP 200 with an error envelope (research §1.4).
+            Platform::HasOffers => hasoffers_error("API usage exceeded rate limit. Configured: 50/10s window"),
+            Platform::Everflow => {
+                (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "1")], Json(json!({"error": "Too Many Requests"}))).into_response()
+            }
         })
     }
 
@@ -108,7 +121,8 @@ impl SampleAdvertiser {
     /// Listens on `addr` until dropped.
     pub async fn start_on(addr: &str, options: SampleOptions) -> std::io::Result<SampleAdvertiser> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}");
         let (requests, rate_limited) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
         let feed =
             Arc::new(Feed { options, generation: AtomicU32::new(0), requests: requests.clone(), rate_limited: rate_limited.clone() });
@@ -119,7 +133,7 @@ impl SampleAdvertiser {
             .with_state(feed.clone());
         let s = stop.clone();
         tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(async move { s.cancelled().await }).await });
-        Ok(SampleAdvertiser { url, requests, rate_limited, feed, stop })
+        Ok(SampleAdvertiser { url, addr, requests, rate_limited, feed, stop })
     }
 
     /// The feed's current step (0 at start).
@@ -153,7 +167,7 @@ fn hasoffers_error(message: &str) -> Response {
 }
 
 async fn hasoffers(State(feed): State<Arc<Feed>>, Query(q): Query<std::collections::HashMap<String, String>>) -> Response {
-    if let Some(limited) = feed.admit() {
+    if let Some(limited) = feed.admit(Platform::HasOffers) {
         return limited;
     }
     if q.get("NetworkId").map(String::as_str) != Some(NETWORK_ID) {
@@ -178,7 +192,7 @@ async fn everflow(
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    if let Some(limited) = feed.admit() {
+    if let Some(limited) = feed.admit(Platform::Everflow) {
         return limited;
     }
     if headers.get("x-eflow-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {

@@ -1,6 +1,8 @@
 // offerbridge's GraphiQL page (index.html beside this file; served at /graphiql/).
 //
-// Authentication: the token typed in the bar (kept in localStorage under `offerbridge.token`)
+// Authentication: the token typed in the bar (kept in sessionStorage under `offerbridge.token`:
+// this tab only, gone when it closes; localStorage would hand it to any later page served on
+// the same host and port)
 // is sent as `Authorization: Bearer <token>` on every HTTP request, and as
 // `{"Authorization": "Bearer <token>"}` in the WebSocket `connection_init` payload
 // (graphql-transport-ws) of subscriptions. An `Authorization` header in GraphiQL's Headers tab
@@ -24,15 +26,15 @@
 
   function load() {
     try {
-      return localStorage.getItem(TOKEN_KEY) || '';
+      return sessionStorage.getItem(TOKEN_KEY) || '';
     } catch (e) {
       return '';
     }
   }
   function store(value) {
     try {
-      if (value) localStorage.setItem(TOKEN_KEY, value);
-      else localStorage.removeItem(TOKEN_KEY);
+      if (value) sessionStorage.setItem(TOKEN_KEY, value);
+      else sessionStorage.removeItem(TOKEN_KEY);
     } catch (e) {
       // Storage disabled: the token lasts as long as the page.
     }
@@ -72,8 +74,8 @@
       if (authorization) {
         split.rest.Authorization = authorization;
       } else if (params && params.operationName === 'IntrospectionQuery') {
-        // Without a token the gateway answers introspection under the ordinary query limits
-        // ("nested too deep"): say what is missing instead.
+        // Without a token the gateway does not answer introspection (UNAUTHENTICATED): say
+        // where the token goes before GraphiQL shows a schema error.
         return Promise.resolve({ errors: [{ message: NO_TOKEN }] });
       }
       return base(params, Object.assign({}, opts, { headers: split.rest }));
@@ -103,7 +105,7 @@
   var current = null;
 
   function showStatus(token) {
-    status.textContent = token ? 'sent as Authorization: Bearer …, kept in this browser' : 'no token: the API answers UNAUTHENTICATED';
+    status.textContent = token ? 'sent as Authorization: Bearer …, kept in this tab only' : 'no token: the API answers UNAUTHENTICATED';
     status.className = token ? '' : 'ob-warn';
   }
 
