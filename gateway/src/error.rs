@@ -100,19 +100,8 @@ impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
     }
 }
 
-/// The schema extension that codes the errors async-graphql raises itself: a document that
-/// does not parse is GRAPHQL_PARSE_FAILED, one that does not validate GRAPHQL_VALIDATION_FAILED,
-/// an unknown or missing operation name BAD_REQUEST, and an argument value the scalar refuses
-/// (a Decimal out of range, an Int overflow, a bad DateTime) VALIDATION naming the argument.
-/// Errors our resolvers raise already carry a code and are left alone.
-pub struct ErrorCodes;
-
-impl async_graphql::extensions::ExtensionFactory for ErrorCodes {
-    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
-        std::sync::Arc::new(ErrorCodes)
-    }
-}
-
+/// Codes the errors async-graphql raises itself (see [`classify_response`]); errors our
+/// resolvers raise already carry a code and are left alone.
 fn with_code(mut e: async_graphql::ServerError, code: &'static str) -> async_graphql::ServerError {
     let ext = e.extensions.get_or_insert_with(Default::default);
     if ext.get("code").is_none() {
@@ -151,46 +140,16 @@ fn classify(mut e: async_graphql::ServerError) -> async_graphql::ServerError {
     with_code(e, INTERNAL)
 }
 
-fn classify_response(mut r: async_graphql::Response) -> async_graphql::Response {
+/// A response's errors coded: a document that does not validate GRAPHQL_VALIDATION_FAILED,
+/// an unknown or missing operation name BAD_REQUEST, an argument value a scalar refuses (a
+/// Decimal out of range, an Int overflow, a bad DateTime) VALIDATION naming the argument, and
+/// any other uncoded error INTERNAL (logged, its text withheld).
+pub fn classify_response(mut r: async_graphql::Response) -> async_graphql::Response {
     r.errors = std::mem::take(&mut r.errors).into_iter().map(classify).collect();
     r
 }
 
-#[async_trait::async_trait]
-impl async_graphql::extensions::Extension for ErrorCodes {
-    async fn request(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        next: async_graphql::extensions::NextRequest<'_>,
-    ) -> async_graphql::Response {
-        classify_response(next.run(ctx).await)
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
-        next: async_graphql::extensions::NextSubscribe<'_>,
-    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
-        use futures::StreamExt;
-        next.run(ctx, stream).map(classify_response).boxed()
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        query: &str,
-        variables: &async_graphql::Variables,
-        next: async_graphql::extensions::NextParseQuery<'_>,
-    ) -> async_graphql::ServerResult<async_graphql::parser::types::ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|e| with_code(e, GRAPHQL_PARSE_FAILED))
-    }
-
-    async fn validation(
-        &self,
-        ctx: &async_graphql::extensions::ExtensionContext<'_>,
-        next: async_graphql::extensions::NextValidation<'_>,
-    ) -> Result<async_graphql::ValidationResult, Vec<async_graphql::ServerError>> {
-        next.run(ctx).await.map_err(|errors| errors.into_iter().map(|e| with_code(e, GRAPHQL_VALIDATION_FAILED)).collect())
-    }
+/// A document that does not parse: GRAPHQL_PARSE_FAILED.
+pub fn parse_failed(e: async_graphql::ServerError) -> async_graphql::ServerError {
+    with_code(e, GRAPHQL_PARSE_FAILED)
 }

@@ -11,11 +11,8 @@
 //! never reaches PostgreSQL (which refuses it in text) and a 1 MB "description" is refused with
 //! a VALIDATION error naming the argument or variable, instead of being stored.
 
-use std::sync::Arc;
-
 use async_graphql::{
-    Name, Positioned, ServerError, ServerResult, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest},
+    Name, Positioned, ServerError, Variables,
     parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet},
 };
 
@@ -23,14 +20,6 @@ use crate::error;
 
 /// The longest text any argument may carry (a campaign description fits many times over).
 pub const MAX_TEXT_CHARS: usize = 65_536;
-
-pub struct InputGuard;
-
-impl ExtensionFactory for InputGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(InputGuard)
-    }
-}
 
 /// Why `s` may not be stored, if it may not.
 pub fn text_problem(s: &str) -> Option<String> {
@@ -101,32 +90,17 @@ fn check_variables(vars: &Variables) -> Option<(String, String)> {
     map.iter().find_map(|(k, v)| check_const(&format!("${k}"), v))
 }
 
-#[async_trait::async_trait]
-impl Extension for InputGuard {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: async_graphql::Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<async_graphql::Request> {
-        if let Some((field, problem)) = check_variables(&request.variables) {
-            return Err(refused(&field, &problem));
-        }
-        next.run(ctx, request).await
+/// The guard over one request: its variables, then the literals of its document (parsed
+/// here once, and kept in the request for the schema). A document that does not parse is
+/// refused as GRAPHQL_PARSE_FAILED.
+pub fn check(request: &mut async_graphql::Request) -> Result<(), ServerError> {
+    if let Some((field, problem)) = check_variables(&request.variables) {
+        return Err(refused(&field, &problem));
     }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        match check_document(&doc) {
-            Some((field, problem)) => Err(refused(&field, &problem)),
-            None => Ok(doc),
-        }
+    let doc = request.parsed_query().map_err(error::parse_failed)?;
+    match check_document(doc) {
+        Some((field, problem)) => Err(refused(&field, &problem)),
+        None => Ok(()),
     }
 }
 

@@ -12,7 +12,7 @@ pub mod schema;
 
 use std::{net::SocketAddr, sync::Arc};
 
-use async_graphql::Data;
+use async_graphql::{Data, Executor};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket, rejection::GraphQLRejection};
 use axum::{
     Router,
@@ -140,6 +140,34 @@ pub struct Schemas {
 
 type S = State<(AppState, Schemas)>;
 
+/// The schema with the input guard before it and error codes after it, over HTTP and
+/// WebSocket alike: a request with forbidden text or a document that does not parse never
+/// reaches the schema, and every error leaves with an `extensions.code`. (As schema
+/// extensions they cost two boxed futures per resolved field.)
+#[derive(Clone)]
+pub struct Guarded(pub schema::AppSchema);
+
+impl async_graphql::Executor for Guarded {
+    async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
+        if let Err(e) = guard::check(&mut request) {
+            return async_graphql::Response::from_errors(vec![e]);
+        }
+        error::classify_response(self.0.execute(request).await)
+    }
+
+    fn execute_stream(
+        &self,
+        mut request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+        use futures::StreamExt;
+        if let Err(e) = guard::check(&mut request) {
+            return futures::stream::once(async move { async_graphql::Response::from_errors(vec![e]) }).boxed();
+        }
+        async_graphql::Executor::execute_stream(&self.0, request, session_data).map(error::classify_response).boxed()
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
@@ -160,7 +188,7 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
     // type-system lists. Without a token the schema is not read at all.
     let introspecting = introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref());
     let resp = match &auth {
-        Auth::Caller(_) if introspecting => schemas.introspection.execute(req.data(auth).data(loader)).await,
+        Auth::Caller(_) if introspecting => Guarded(schemas.introspection.clone()).execute(req.data(auth).data(loader)).await,
         // Without a token the schema is not read (GraphiQL opened without one would otherwise
         // meet the depth limit's "nested too deep"): say what is missing. `{ __typename }`
         // still answers.
@@ -171,9 +199,9 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
             )
             .into_server_error(async_graphql::Pos::default()),
         ]),
-        Auth::Caller(_) => schemas.main.execute(req.data(auth).data(loader)).await,
+        Auth::Caller(_) => Guarded(schemas.main.clone()).execute(req.data(auth).data(loader)).await,
         // `__schema` / `__type` inside another query are not answered either.
-        _ => schemas.main.execute(req.disable_introspection().data(auth).data(loader)).await,
+        _ => Guarded(schemas.main.clone()).execute(req.disable_introspection().data(auth).data(loader)).await,
     };
     let outcome = if resp.is_ok() { "ok" } else { "error" };
     metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => outcome)
@@ -339,7 +367,7 @@ async fn graphql_ws(State((state, schema)): S, protocol: GraphQLProtocol, upgrad
     // of a socket, so a 128 KiB default costs 128 KiB of memset per subscriber per wake-up.
     upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).read_buffer_size(WS_READ_BUFFER).on_upgrade(move |stream| {
         let db = state.db.clone();
-        GraphQLWebSocket::new(stream, schema.main, protocol)
+        GraphQLWebSocket::new(stream, Guarded(schema.main), protocol)
             .on_connection_init(move |payload| async move {
                 let token = payload
                     .get("Authorization")

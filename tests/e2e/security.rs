@@ -800,6 +800,29 @@ async fn roles_are_enforced_on_every_mutation_kind() {
         Msg::Error(p) => assert_eq!(p[0]["extensions"]["code"], "FORBIDDEN", "{p}"),
         Msg::Complete => panic!("a viewer's mutation over WebSocket completed without an answer"),
     }
+    // The input guard and the error codes hold over WebSocket as over HTTP: a NUL in a
+    // variable, a document that does not parse, one that does not validate.
+    for (n, (query, variables, want)) in [
+        ("subscription($id: ID!) { integrationEvents(integrationId: $id) { sequence } }", json!({"id": "1\u{0}"}), "VALIDATION"),
+        ("subscription { integrationEvents(", json!({}), "GRAPHQL_PARSE_FAILED"),
+        ("subscription { integrationEvents(integrationId: \"1\") { nope } }", json!({}), "GRAPHQL_VALIDATION_FAILED"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sub = format!("bad{n}");
+        ws.subscribe(&sub, query, variables).await;
+        let first = match ws.next(&sub, 30).await {
+            Msg::Next(p) => p["errors"][0].clone(),
+            Msg::Error(p) => p[0].clone(),
+            Msg::Complete => panic!("{query}: completed without an error"),
+        };
+        assert_eq!(first["extensions"]["code"], want, "{query}: {first}");
+        if n == 0 {
+            // The guard's refusal, naming the variable, before any resolver saw the value.
+            assert_eq!(first["extensions"]["field"], "$id", "{first}");
+        }
+    }
     ws.close().await;
     let d = app.ok("{ advertisers { name } }", json!({})).await;
     assert!(!d.to_string().contains("over ws"), "a viewer created an advertiser over WebSocket");
