@@ -15,8 +15,9 @@
 //! | `BAD_REQUEST` | the HTTP request is not a GraphQL request (not JSON, no `query`, a batch, an unknown `operationName`) |
 //!
 //! Server errors are logged once here with their chain; clients see "internal error" only.
-//! [`ErrorCodes`] gives every error async-graphql raises itself (parse, validation, argument
-//! coercion) its code, so no error reaches a client without one.
+//! [`classify_response`] (and [`parse_failed`] for documents that do not parse) give every
+//! error async-graphql raises itself (parse, validation, argument coercion) its code, so no
+//! error reaches a client without one.
 
 use async_graphql::ErrorExtensions;
 use domain::validate::FieldError;
@@ -122,6 +123,13 @@ fn classify(mut e: async_graphql::ServerError) -> async_graphql::ServerError {
     if e.message.starts_with("Unknown operation named") || e.message.starts_with("Operation name required") {
         return with_code(e, BAD_REQUEST);
     }
+    // async-graphql checks the nesting and the directives of a document while it parses it.
+    if e.message.starts_with("The recursion depth of the query cannot be greater than")
+        || e.message.starts_with("The number of directives on the field")
+    {
+        return with_code(e, GRAPHQL_PARSE_FAILED);
+    }
+    // Every other error without a path was raised before execution: validation.
     if e.path.is_empty() {
         return with_code(e, GRAPHQL_VALIDATION_FAILED);
     }

@@ -48,22 +48,23 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, live::Subscription
     Schema::build(Query::default(), Mutation::default(), live::Subscription)
 }
 
-pub fn build(state: AppState) -> AppSchema {
+pub(crate) fn build(state: AppState) -> AppSchema {
     build_with(state, true)
 }
 
 /// The schema for introspection documents only (see [`crate::introspection`]): it resolves
 /// nothing but introspection, without the depth limit meant for the client's own queries; the
 /// complexity limit stays.
-pub fn build_for_introspection(state: AppState) -> AppSchema {
+pub(crate) fn build_for_introspection(state: AppState) -> AppSchema {
     build_with(state, false)
 }
 
 fn build_with(state: AppState, depth_limit: bool) -> AppSchema {
     let g = &state.config.gateway;
     // The input guard and the error codes run around the schema (`crate::Guarded`), not as
-    // schema extensions: async-graphql calls every extension's resolve hook (boxed) for every
-    // field, which cost a third of the throughput of a campaigns page.
+    // schema extensions: async-graphql calls every extension's resolve hook (a boxed future)
+    // for every field; moving them out raised a campaigns page's throughput by 27 to 37 %
+    // (BENCHMARKS.md). Only `Guarded` may execute this schema.
     let mut b = builder().limit_complexity(g.max_complexity).limit_recursive_depth(32).limit_directives(50);
     b = if depth_limit { b.limit_depth(g.max_depth) } else { b.introspection_only() };
     if !g.introspection {

@@ -290,6 +290,11 @@ async fn malformed_requests_get_json_errors_with_stable_codes() {
             "BAD_REQUEST",
         ),
         ("syntax error", post("application/json", json!({"query": "{ advertisers {"}).to_string()), "GRAPHQL_PARSE_FAILED"),
+        (
+            "nested 40 deep",
+            post("application/json", json!({"query": format!("{}{}", "{ a ".repeat(40), "}".repeat(40))}).to_string()),
+            "GRAPHQL_PARSE_FAILED",
+        ),
         ("unknown field", post("application/json", json!({"query": "{ nope }"}).to_string()), "GRAPHQL_VALIDATION_FAILED"),
         (
             "bad enum",
