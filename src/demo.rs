@@ -43,6 +43,9 @@ struct Sample {
 }
 
 pub async fn demo(mut config: Config, args: DemoArgs) -> anyhow::Result<()> {
+    if args.change_every.is_zero() {
+        bail!("--change-every must be longer than 0 s (e.g. 60s)");
+    }
     // Held until the demo ends: a second demo in the same folder stops here instead of
     // deleting the database under the first one.
     let _lock = reset_folder(&args.dir)?;

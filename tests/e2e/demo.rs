@@ -80,6 +80,10 @@ async fn the_demo_imports_the_sample_advertiser_and_follows_its_changes() {
     assert_eq!(hasoffers["50"]["upstreamStatus"], "PAUSED", "{}", hasoffers["50"]);
     assert!(!hasoffers.contains_key("37"), "skipWithoutPreviewUrl");
 
+    // A step every 0 s is refused before anything starts.
+    let (code, err) = Demo::refused(&["--change-every", "0s", "--sample-listen", "127.0.0.1:0"]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("--change-every must be longer than 0"), "{err}");
     // A second demo in the same folder stops before touching the running one's database.
     let (code, err) = demo.again_in_the_same_folder();
     assert_ne!(code, Some(0), "{err}");

@@ -369,18 +369,14 @@ impl Demo {
         r.send().await.expect("POST /graphql").json().await.expect("JSON response")
     }
 
+    /// `offerbridge demo <args>` in a fresh folder, expected to stop at once; (exit code, stderr).
+    pub fn refused(args: &[&str]) -> (Option<i32>, String) {
+        demo_once(tempfile::tempdir().expect("tempdir").path(), args)
+    }
+
     /// `offerbridge demo` started again in this demo's folder while it runs; (exit code, stderr).
     pub fn again_in_the_same_folder(&self) -> (Option<i32>, String) {
-        let out = Command::new(BIN)
-            .current_dir(self._dir.path())
-            .args(["demo", "--dir", "demo", "--sample-listen", "127.0.0.1:0"])
-            .env("OFFERBRIDGE_LISTEN", "127.0.0.1:0")
-            .env_remove("DATABASE_URL")
-            .env_remove("OFFERBRIDGE_CONFIG")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run offerbridge demo");
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into())
+        demo_once(self._dir.path(), &["--dir", "demo", "--sample-listen", "127.0.0.1:0"])
     }
 
     /// Sends SIGINT (Ctrl-C) and waits up to `secs` for the exit; its code.
@@ -392,6 +388,21 @@ impl Demo {
             None => panic!("the demo did not stop within {secs} s of Ctrl-C:\n{}", self.proc.tail()),
         }
     }
+}
+
+/// `offerbridge demo <args>` run to its end in `dir`; (exit code, stderr).
+fn demo_once(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .arg("demo")
+        .args(args)
+        .env("OFFERBRIDGE_LISTEN", "127.0.0.1:0")
+        .env_remove("DATABASE_URL")
+        .env_remove("OFFERBRIDGE_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run offerbridge demo");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 // ---------------------------------------------------------------------------------------------
