@@ -60,7 +60,8 @@ pub async fn state(
 /// `/healthz`, `/readyz`, `/metrics` (Prometheus).
 pub fn router(state: AppState) -> Router {
     domain::metrics::install();
-    let schema = Schemas { main: schema::build(state.clone()), introspection: schema::build_for_introspection(state.clone()) };
+    let schema =
+        Schemas { main: Guarded(schema::build(state.clone())), introspection: Guarded(schema::build_for_introspection(state.clone())) };
     let body_limit = state.config.gateway.max_body_bytes;
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -134,8 +135,8 @@ fn first_operation_name(query: &str) -> Option<&str> {
 /// The schema, and the same without query limits for introspection documents.
 #[derive(Clone)]
 pub struct Schemas {
-    main: AppSchema,
-    introspection: AppSchema,
+    main: Guarded,
+    introspection: Guarded,
 }
 
 type S = State<(AppState, Schemas)>;
@@ -145,7 +146,7 @@ type S = State<(AppState, Schemas)>;
 /// reaches the schema, and every error leaves with an `extensions.code`. (As schema
 /// extensions they cost two boxed futures per resolved field.)
 #[derive(Clone)]
-pub struct Guarded(pub schema::AppSchema);
+pub struct Guarded(AppSchema);
 
 impl async_graphql::Executor for Guarded {
     async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
@@ -188,7 +189,7 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
     // type-system lists. Without a token the schema is not read at all.
     let introspecting = introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref());
     let resp = match &auth {
-        Auth::Caller(_) if introspecting => Guarded(schemas.introspection.clone()).execute(req.data(auth).data(loader)).await,
+        Auth::Caller(_) if introspecting => schemas.introspection.execute(req.data(auth).data(loader)).await,
         // Without a token the schema is not read (GraphiQL opened without one would otherwise
         // meet the depth limit's "nested too deep"): say what is missing. `{ __typename }`
         // still answers.
@@ -199,9 +200,9 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
             )
             .into_server_error(async_graphql::Pos::default()),
         ]),
-        Auth::Caller(_) => Guarded(schemas.main.clone()).execute(req.data(auth).data(loader)).await,
+        Auth::Caller(_) => schemas.main.execute(req.data(auth).data(loader)).await,
         // `__schema` / `__type` inside another query are not answered either.
-        _ => Guarded(schemas.main.clone()).execute(req.disable_introspection().data(auth).data(loader)).await,
+        _ => schemas.main.execute(req.disable_introspection().data(auth).data(loader)).await,
     };
     let outcome = if resp.is_ok() { "ok" } else { "error" };
     metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => outcome)
@@ -367,7 +368,7 @@ async fn graphql_ws(State((state, schema)): S, protocol: GraphQLProtocol, upgrad
     // of a socket, so a 128 KiB default costs 128 KiB of memset per subscriber per wake-up.
     upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).read_buffer_size(WS_READ_BUFFER).on_upgrade(move |stream| {
         let db = state.db.clone();
-        GraphQLWebSocket::new(stream, Guarded(schema.main), protocol)
+        GraphQLWebSocket::new(stream, schema.main, protocol)
             .on_connection_init(move |payload| async move {
                 let token = payload
                     .get("Authorization")

@@ -240,16 +240,7 @@ impl Stack {
 
     /// POSTs a GraphQL request as admin; returns the whole body, errors included.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        self.http
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({"query": query, "variables": variables}))
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json body")
+        post_graphql(&self.http, &self.base, &self.token, query, variables).await
     }
 
     /// POSTs a GraphQL request as admin; panics on errors and returns `data`.
@@ -361,12 +352,7 @@ impl Demo {
 
     /// A GraphQL request with the demo's token; the whole response.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({"query": query, "variables": variables}));
-        r.send().await.expect("POST /graphql").json().await.expect("JSON response")
+        post_graphql(&self.http, &self.base, &self.token, query, variables).await
     }
 
     /// `offerbridge demo <args>` in a fresh folder, expected to stop at once; (exit code, stderr).
@@ -388,6 +374,12 @@ impl Demo {
             None => panic!("the demo did not stop within {secs} s of Ctrl-C:\n{}", self.proc.tail()),
         }
     }
+}
+
+/// A GraphQL POST to the gateway at `base` with `token`; the whole response.
+async fn post_graphql(http: &reqwest::Client, base: &str, token: &str, query: &str, variables: Value) -> Value {
+    let r = http.post(format!("{base}/graphql")).bearer_auth(token).json(&json!({"query": query, "variables": variables}));
+    r.send().await.expect("POST /graphql").json().await.expect("JSON response")
 }
 
 /// `offerbridge demo <args>` run to its end in `dir`; (exit code, stderr).

@@ -136,19 +136,9 @@ impl SampleAdvertiser {
         Ok(SampleAdvertiser { url, addr, requests, rate_limited, feed, stop })
     }
 
-    /// The feed's current step (0 at start).
-    pub fn generation(&self) -> u32 {
-        self.feed.generation.load(Ordering::SeqCst)
-    }
-
     /// Moves the feed one step now; the new generation.
     pub fn advance(&self) -> u32 {
         self.feed.generation.fetch_add(1, Ordering::SeqCst) + 1
-    }
-
-    /// The offer ids the feed holds now.
-    pub fn offer_ids(&self) -> Vec<u32> {
-        self.feed.now().0
     }
 }
 
