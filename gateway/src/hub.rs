@@ -24,8 +24,37 @@ use domain::entity::event;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::broadcast;
 
-/// An event as subscribers receive it.
-pub type Event = Arc<event::Model>;
+/// An event as subscribers receive it: one allocation shared by all of them.
+pub type Event = Arc<Broadcast>;
+
+/// An event row and what subscribers derive from it, derived once for all of them.
+pub struct Broadcast {
+    row: event::Model,
+    payload: std::sync::OnceLock<Arc<async_graphql::Value>>,
+}
+
+impl Broadcast {
+    pub fn new(row: event::Model) -> Event {
+        Arc::new(Self { row, payload: std::sync::OnceLock::new() })
+    }
+
+    /// The payload as a GraphQL value, parsed by the first subscriber that asks and shared
+    /// with the rest (an unparsable payload is `null`).
+    pub fn payload(&self) -> &Arc<async_graphql::Value> {
+        self.payload.get_or_init(|| {
+            let json: serde_json::Value = serde_json::from_str(&self.row.payload).unwrap_or_default();
+            Arc::new(crate::schema::types::JsonValue(json).to_graphql())
+        })
+    }
+}
+
+impl std::ops::Deref for Broadcast {
+    type Target = event::Model;
+
+    fn deref(&self) -> &event::Model {
+        &self.row
+    }
+}
 
 /// How long the poller waits for a missing sequence number before it treats it as rolled back.
 pub const GAP_GRACE: Duration = Duration::from_secs(10);
@@ -112,7 +141,7 @@ impl Hub {
                             cursor.store(last, Ordering::SeqCst);
                             // No receivers is fine: the cursor still moves, and late
                             // subscribers replay from the table.
-                            let _ = tx.send(Arc::new(r));
+                            let _ = tx.send(Broadcast::new(r));
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "event poll failed; retrying"),
@@ -203,7 +232,7 @@ pub fn stream(
     hub: Hub,
     integration: Option<i64>,
     from: i64,
-    keep: impl Fn(&event::Model) -> bool + Send + Sync + 'static,
+    keep: impl Fn(&Broadcast) -> bool + Send + Sync + 'static,
 ) -> impl futures::Stream<Item = Event> {
     async_stream::stream! {
         let _open = domain::metrics::Held::new(domain::metrics::SUBSCRIBERS);
@@ -219,7 +248,8 @@ pub fn stream(
             let n = backlog.len();
             for r in backlog {
                 last = r.seq;
-                if keep(&r) { yield Arc::new(r); }
+                let r = Broadcast::new(r);
+                if keep(&r) { yield r; }
             }
             if n < 500 { break; }
         }
@@ -237,7 +267,7 @@ pub fn stream(
                     let upto = hub.cursor();
                     while let Ok(rows) = between(hub.db(), integration, last, upto, 500).await {
                         let n = rows.len();
-                        for r in rows { last = r.seq; if keep(&r) { yield Arc::new(r); } }
+                        for r in rows { last = r.seq; let r = Broadcast::new(r); if keep(&r) { yield r; } }
                         if n < 500 { break; }
                     }
                     last = last.max(upto);

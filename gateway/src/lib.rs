@@ -404,7 +404,15 @@ async fn readyz(State((state, _)): S) -> Response {
 
 /// Serves until `shutdown` is cancelled.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
     let app = router(state);
+    // Subscription events are small frames written as they happen: with Nagle's algorithm a
+    // frame sent while the previous one is unacknowledged waits for the client's (delayed) ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;

@@ -1,36 +1,61 @@
 //! Subscriptions, fed by the process's one event poller ([`crate::hub`]). Resumable: pass the
 //! last `sequence` you saw and nothing in between is missed.
 
-use async_graphql::{Context, ID, SimpleObject, Subscription};
+use async_graphql::{Context, ID, Object, Subscription};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 
 use super::{app, parties::parse_id, runs::levels_from, types};
 use crate::{auth, hub};
 
+// A view of the row the hub broadcast, shared by every subscriber: each field is read from it
+// only when selected, so an event reaching 1,000 subscribers is never copied, and its payload
+// is parsed once, when the first of them asks for it.
+#[derive(Clone)]
+pub struct IntegrationEvent(hub::Event);
+
 /// One event: run started / progress / finished / held, a log line, a preview ready.
-#[derive(SimpleObject, Clone)]
-pub struct IntegrationEvent {
+#[Object]
+impl IntegrationEvent {
     /// Global, growing sequence number: resume with `afterSequence`.
-    pub sequence: i64,
+    async fn sequence(&self) -> i64 {
+        self.0.seq
+    }
+
     /// run_started, run_progress, run_finished, run_held, log, preview_ready, request_done.
-    pub kind: String,
-    pub integration_id: Option<ID>,
-    pub run_id: Option<ID>,
-    pub preview_id: Option<ID>,
-    pub payload: crate::schema::types::JsonValue,
-    pub created_at: DateTime<Utc>,
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    async fn integration_id(&self) -> Option<ID> {
+        self.0.integration_id.map(Into::into)
+    }
+
+    async fn run_id(&self) -> Option<ID> {
+        self.0.run_id.map(Into::into)
+    }
+
+    async fn preview_id(&self) -> Option<ID> {
+        self.0.preview_id.map(Into::into)
+    }
+
+    async fn payload(&self) -> types::SharedJson {
+        types::SharedJson(self.0.payload().clone())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
 }
 
-fn to_event(e: &hub::Event) -> IntegrationEvent {
-    IntegrationEvent {
-        sequence: e.seq,
-        kind: e.kind.clone(),
-        integration_id: e.integration_id.map(Into::into),
-        run_id: e.run_id.map(Into::into),
-        preview_id: e.preview_id.map(Into::into),
-        payload: crate::schema::types::JsonValue(serde_json::from_str(&e.payload).unwrap_or_default()),
-        created_at: e.created_at,
+/// The level of a `log` event, read from the payload all its subscribers share.
+fn log_level(e: &hub::Broadcast) -> Option<&str> {
+    match &**e.payload() {
+        async_graphql::Value::Object(o) => match o.get("level") {
+            Some(async_graphql::Value::String(l)) => Some(l),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -50,7 +75,7 @@ impl Subscription {
             .map(|r| r.integration_id)
             .ok_or_else(|| crate::error::not_found("run", run))?;
         let s = hub::stream(app(ctx).hub.clone(), Some(integration), 0, move |e| e.run_id == Some(run) && e.kind.starts_with("run_"));
-        Ok(s.map(|e| to_event(&e)))
+        Ok(s.map(IntegrationEvent))
     }
 
     /// Everything about an integration after `afterSequence` (default: from now).
@@ -67,7 +92,7 @@ impl Subscription {
             Some(s) => s,
             None => hub.cursor(),
         };
-        Ok(hub::stream(hub, Some(id), from, |_| true).map(|e| to_event(&e)))
+        Ok(hub::stream(hub, Some(id), from, |_| true).map(IntegrationEvent))
     }
 
     /// Live log lines of an integration at `minLevel` and above.
@@ -87,13 +112,9 @@ impl Subscription {
             None => hub.cursor(),
         };
         let s = hub::stream(hub, Some(id), from, move |e| {
-            e.kind == domain::events::kind::LOG
-                && serde_json::from_str::<serde_json::Value>(&e.payload)
-                    .ok()
-                    .and_then(|p| p.get("level").and_then(|l| l.as_str()).map(|l| levels.contains(&l)))
-                    .unwrap_or(false)
+            e.kind == domain::events::kind::LOG && log_level(e).is_some_and(|l| levels.contains(&l))
         });
-        Ok(s.map(|e| to_event(&e)))
+        Ok(s.map(IntegrationEvent))
     }
 
     /// Fires once when the preview is ready (or failed).
@@ -102,6 +123,6 @@ impl Subscription {
         let id = parse_id(&preview_id, "preview")?;
         let s =
             hub::stream(app(ctx).hub.clone(), None, 0, move |e| e.preview_id == Some(id) && e.kind == domain::events::kind::PREVIEW_READY);
-        Ok(s.map(|e| to_event(&e)).take(1))
+        Ok(s.map(IntegrationEvent).take(1))
     }
 }

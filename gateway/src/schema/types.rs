@@ -362,6 +362,13 @@ impl async_graphql::ScalarType for JsonValue {
     }
 
     fn to_value(&self) -> async_graphql::Value {
+        self.to_graphql()
+    }
+}
+
+impl JsonValue {
+    /// The value as GraphQL's.
+    pub fn to_graphql(&self) -> async_graphql::Value {
         fn conv(v: &serde_json::Value) -> async_graphql::Value {
             use async_graphql::Value as G;
             match v {
@@ -374,6 +381,29 @@ impl async_graphql::ScalarType for JsonValue {
             }
         }
         conv(&self.0)
+    }
+}
+
+/// A `JSON` value converted once and shared by every response that carries it (an event's
+/// payload, sent to each of its subscribers): resolving it is a clone, not a conversion.
+#[derive(Clone)]
+pub struct SharedJson(pub std::sync::Arc<async_graphql::Value>);
+
+impl async_graphql::OutputType for SharedJson {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <JsonValue as async_graphql::OutputType>::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <JsonValue as async_graphql::OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        _ctx: &async_graphql::ContextSelectionSet<'_>,
+        _field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        Ok((*self.0).clone())
     }
 }
 
