@@ -91,6 +91,9 @@ pub struct AgentConfig {
     pub connectors_dir: Option<PathBuf>,
     /// Upserts per database transaction.
     pub batch_size: usize,
+    /// Campaign ids read per statement (one JSON array each) when a run looks for offers that
+    /// left the feed.
+    pub reconcile_chunk: u64,
     /// Networks the agent may call although they are loopback, private or link-local (CIDRs
     /// or addresses, a list or comma-separated text, e.g. `127.0.0.1/32`). Empty by default:
     /// an API URL pointing into the agent's own network is refused (see `domain::netguard`).
@@ -166,6 +169,7 @@ impl Default for AgentConfig {
             log_retention: Duration::from_secs(30 * 24 * 3600),
             connectors_dir: None,
             batch_size: 500,
+            reconcile_chunk: 10_000,
             allowed_networks: vec![],
             metrics_listen: None,
         }

@@ -118,6 +118,41 @@ pub async fn campaigns(app: &App, id: &str) -> Vec<Value> {
     d["campaigns"]["edges"].as_array().cloned().unwrap_or_default().into_iter().map(|e| e["node"].clone()).collect()
 }
 
+/// Reconciliation reads the integration's campaign ids a chunk at a time (here 2, in the
+/// production default 10,000): offers that left the feed are found in every chunk, the first,
+/// a middle and the last, and no campaign still in the feed is paused.
+#[tokio::test]
+async fn offers_gone_from_any_chunk_of_the_reconcile_scan_are_paused() {
+    let (url, fake) = fake_everflow((1..=7).map(|n| offer(n, "1", &["US"])).collect()).await;
+    let app = App::start_with(true, |c| c.agent.reconcile_chunk = 2).await;
+    let (id, v) = everflow_integration(&app, &url).await;
+    finalize(&app, &id, v).await;
+    let run = last_run(&app, &id, 0).await;
+    assert_eq!(run["counters"]["created"], 7, "{run}");
+
+    // Ids 1, 4 and 7 leave (sorted as text: chunks [1 2] [3 4] [5 6] [7]); 3 of 7 is below the
+    // 50 % guard rail.
+    fake.lock().unwrap_or_else(|e| e.into_inner()).offers.retain(|o| !matches!(o["network_offer_id"].as_u64(), Some(1 | 4 | 7)));
+    sync_now(&app, &id).await;
+    let run = last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run}");
+    assert_eq!(run["counters"]["paused"], 3, "{run}");
+    let mut statuses: Vec<(String, String)> = campaigns(&app, &id)
+        .await
+        .iter()
+        .map(|c| (c["externalId"].as_str().unwrap_or_default().to_string(), c["status"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    statuses.sort();
+    let want: Vec<(String, String)> =
+        (1..=7).map(|n| (n.to_string(), if matches!(n, 1 | 4 | 7) { "PAUSED" } else { "ACTIVE" }.to_string())).collect();
+    assert_eq!(statuses, want);
+
+    // Nothing left the feed since: the next refresh pauses nothing more and keeps the three.
+    sync_now(&app, &id).await;
+    let again = last_run(&app, &id, run_id(&run)).await;
+    assert_eq!(again["counters"]["paused"], 0, "{again}");
+}
+
 #[tokio::test]
 async fn import_refresh_hand_edit_vanish_and_return() {
     let (url, fake) = fake_everflow(vec![offer(1, "2.50", &["US", "CA"]), offer(2, "10", &["DE"]), offer(3, "1.10", &[])]).await;

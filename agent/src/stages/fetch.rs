@@ -6,10 +6,7 @@
 //! feed's size, and a run that stops (an error, a cancellation) has fetched at most one page
 //! it will not use. Dropping the [`Fetcher`] ends the task.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use domain::{
@@ -17,7 +14,10 @@ use domain::{
     entity::{campaign, skipped_offer},
 };
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, sea_query::Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
+    sea_query::{Alias, Expr, ExprTrait, Query},
+};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -30,8 +30,9 @@ use crate::{
 
 /// How the fetch stage recognises unchanged offers before parsing them: each record of a
 /// split page ([`Connector::split_page`]) is hashed, with `seed` (everything else that decides
-/// a campaign's values: [`crate::pipeline::Rules::source_seed`]), and compared with the
-/// `source_hash` its campaign was last written with. Only records that differ are parsed.
+/// a campaign's values: [`crate::pipeline::Rules::source_seed`]), and compared, by the
+/// database, with the `source_hash` its campaign was last written with. Only records that
+/// differ are parsed.
 pub struct Probe {
     pub db: DatabaseConnection,
     pub integration_id: i64,
@@ -39,33 +40,44 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// The stored hashes of the campaigns filed under `keys` that a refresh may leave alone
-    /// when their record is unchanged: not forced to refresh (an empty fingerprint), not
-    /// paused as vanished or missed, their record's expiry not past at `now` (the filter
-    /// decides that again), and not listed as skipped (their import deletes that row).
-    async fn stored(&self, keys: &[&str], now: DateTime<Utc>) -> Result<HashMap<String, String>, DbErr> {
+    /// Of the `(external id, source hash)` pairs of a page, those whose record a refresh may
+    /// not leave alone: no campaign was written from these bytes, or the campaign is forced to
+    /// refresh (an empty fingerprint), paused as vanished or missed, its record's expiry is past
+    /// at `now` (the filter decides that again), or it is listed as skipped (its import deletes
+    /// that row). The database compares the pairs itself and returns only those: a refresh of
+    /// an unchanged feed reads no rows at all.
+    async fn changed(&self, pairs: &[(&str, String)], now: DateTime<Utc>) -> Result<HashSet<(String, String)>, DbErr> {
         let skipped = Query::select()
             .column(skipped_offer::Column::ExternalId)
             .from(skipped_offer::Entity)
             .and_where(skipped_offer::Column::IntegrationId.eq(self.integration_id))
             .to_owned();
-        let mut out = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(500) {
-            let rows = campaign::Entity::find()
-                .select_only()
-                .columns([campaign::Column::ExternalId, campaign::Column::SourceHash])
-                .filter(campaign::Column::IntegrationId.eq(self.integration_id))
-                .filter(campaign::Column::ExternalId.is_in(chunk.iter().copied()))
-                .filter(campaign::Column::SourceHash.is_not_null())
-                .filter(campaign::Column::Fingerprint.ne(""))
-                .filter(campaign::Column::ConsecutiveMisses.eq(0))
-                .filter(Condition::any().add(campaign::Column::PausedBy.is_null()).add(campaign::Column::PausedBy.ne("sync")))
-                .filter(Condition::any().add(campaign::Column::SourceExpiresAt.is_null()).add(campaign::Column::SourceExpiresAt.gt(now)))
-                .filter(campaign::Column::ExternalId.not_in_subquery(skipped.clone()))
-                .into_tuple::<(String, String)>()
-                .all(&self.db)
-                .await?;
-            out.extend(rows);
+        // VALUES rows are named column1, column2 by both SQLite and PostgreSQL.
+        let (v, key, hash) = (Alias::new("v"), Alias::new("column1"), Alias::new("column2"));
+        let mut out = HashSet::new();
+        for chunk in pairs.chunks(500) {
+            let unchanged = Query::select()
+                .expr(Expr::value(1))
+                .from(campaign::Entity)
+                .and_where(campaign::Column::IntegrationId.eq(self.integration_id))
+                .and_where(Expr::col((campaign::Entity, campaign::Column::ExternalId)).equals((v.clone(), key.clone())))
+                .and_where(Expr::col((campaign::Entity, campaign::Column::SourceHash)).equals((v.clone(), hash.clone())))
+                .and_where(campaign::Column::Fingerprint.ne(""))
+                .and_where(campaign::Column::ConsecutiveMisses.eq(0))
+                .cond_where(Condition::any().add(campaign::Column::PausedBy.is_null()).add(campaign::Column::PausedBy.ne("sync")))
+                .cond_where(
+                    Condition::any().add(campaign::Column::SourceExpiresAt.is_null()).add(campaign::Column::SourceExpiresAt.gt(now)),
+                )
+                .and_where(campaign::Column::ExternalId.not_in_subquery(skipped.clone()))
+                .to_owned();
+            let q = Query::select()
+                .columns([key.clone(), hash.clone()])
+                .from_values(chunk.iter().map(|(k, h)| (k.to_string(), h.clone())), v.clone())
+                .and_where(Expr::exists(unchanged).not())
+                .to_owned();
+            for row in self.db.query_all(&q).await? {
+                out.insert((row.try_get_by_index::<String>(0)?, row.try_get_by_index::<String>(1)?));
+            }
         }
         Ok(out)
     }
@@ -81,20 +93,22 @@ impl Probe {
         let body = &split.body[..];
         let hashes: Vec<Option<u128>> =
             split.records.iter().map(|r| r.key.as_deref().map(|k| source_hash(self.seed, k, &body[r.span.clone()]))).collect();
-        let keys: Vec<&str> = split.records.iter().filter_map(|r| r.key.as_deref()).collect();
-        let stored = match self.stored(&keys, now).await {
-            Ok(s) => s,
+        let hashed: Vec<Option<(&str, String)>> =
+            split.records.iter().zip(&hashes).map(|(r, h)| Some((r.key.as_deref()?, source_hash_text((*h)?)))).collect();
+        let pairs: Vec<(&str, String)> = hashed.iter().flatten().cloned().collect();
+        let changed = match self.changed(&pairs, now).await {
+            Ok(c) => Some(c),
             Err(e) => {
-                tracing::debug!(error = %e, "looking up source hashes failed: parsing the whole page");
-                HashMap::new()
+                tracing::debug!(error = %e, "comparing source hashes failed: parsing the whole page");
+                None
             }
         };
-        let unchanged: HashSet<usize> = (0..split.records.len())
-            .filter(|&n| match (&split.records[n].key, hashes[n]) {
-                (Some(k), Some(h)) => stored.get(k).is_some_and(|s| *s == source_hash_text(h)),
-                _ => false,
-            })
-            .collect();
+        let unchanged: HashSet<usize> = match &changed {
+            None => HashSet::new(),
+            Some(changed) => (0..split.records.len())
+                .filter(|&n| hashed[n].as_ref().is_some_and(|(k, h)| !changed.contains(&(k.to_string(), h.clone()))))
+                .collect(),
+        };
         let parse = |n: usize| {
             let r = &split.records[n];
             let mut offer = conn.parse_record(r, &body[r.span.clone()]);
