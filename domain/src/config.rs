@@ -92,7 +92,7 @@ pub struct AgentConfig {
     /// Upserts per database transaction.
     pub batch_size: usize,
     /// Campaign ids read per statement (one JSON array each) when a run looks for offers that
-    /// left the feed.
+    /// left the feed (used within 1 to 1,000,000).
     pub reconcile_chunk: u64,
     /// Networks the agent may call although they are loopback, private or link-local (CIDRs
     /// or addresses, a list or comma-separated text, e.g. `127.0.0.1/32`). Empty by default:

@@ -1,7 +1,7 @@
 //! Stage 4, reconcile: after the last page, the campaigns whose offers left the feed.
 //!
 //! The integration's campaign ids are read in large chunks, each one JSON array built by the
-//! database (memory holds one chunk and the campaigns that vanished). Under the vanish policy they are paused (or deleted after N misses),
+//! database (memory holds one chunk of ids and the campaigns that vanished). Under the vanish policy they are paused (or deleted after N misses),
 //! unless the share of live campaigns the run would pause is above the guard rail: then the
 //! run is HELD for an admin to confirm. A non-empty feed that imports nothing ends WARNING.
 
@@ -58,7 +58,7 @@ impl Agent {
         let policy: m::VanishedPolicy = section(&i.vanished_policy);
         let started = run.started_at.unwrap_or(run.queued_at);
         let live = live_before(db, i.id, started).await?;
-        let mut gone = vanished(db, i.id, &seen, self.cfg.agent.reconcile_chunk.max(1)).await?;
+        let mut gone = vanished(db, i.id, &seen, self.cfg.agent.reconcile_chunk.clamp(1, 1_000_000)).await?;
         if unidentified_invalid > 0 && !gone.is_empty() {
             let msg = format!(
                 "{} offer(s) in the feed could not be read and have no id: any of the {} campaigns missing from the feed may be one of them, so none is paused or deleted in this run",
@@ -218,7 +218,8 @@ async fn live_before(db: &impl ConnectionTrait, integration_id: i64, started: Da
 /// Their external ids are read in chunks of `chunk` (`agent.reconcile_chunk`), each aggregated into one
 /// JSON array by the database: a row per campaign would cross from the database driver one
 /// by one (SQLite's worker thread hands over every row), and a refresh that finds nothing
-/// gone would spend a fifth of its time there. Only the gone campaigns are then read whole.
+/// gone would spend a fifth of its time there. Only each chunk's gone campaigns are then read
+/// whole.
 async fn vanished(db: &impl ConnectionTrait, integration_id: i64, seen: &SeenIds, chunk: u64) -> Result<Vec<Known>, DbErr> {
     let backend = db.get_database_backend();
     // The same aggregate under each database's name (both return a JSON array of strings).
@@ -228,7 +229,7 @@ async fn vanished(db: &impl ConnectionTrait, integration_id: i64, seen: &SeenIds
     };
     // Keyset on the unique (integration_id, external_id) index: read in its order, no sort.
     let mut after: Option<String> = None;
-    let mut missing: Vec<String> = vec![];
+    let mut gone = vec![];
     loop {
         let mut ids_q = Query::select()
             .column(campaign::Column::ExternalId)
@@ -253,37 +254,38 @@ async fn vanished(db: &impl ConnectionTrait, integration_id: i64, seen: &SeenIds
         let ids: Vec<String> = serde_json::from_str(ids.as_deref().unwrap_or("[]"))
             .map_err(|e| DbErr::Custom(format!("reading the integration's campaign ids: {e}")))?;
         let n = ids.len() as u64;
-        missing.extend(ids.into_iter().filter(|id| !seen.contains(id)));
+        // This chunk's vanished campaigns, loaded whole before the next chunk is read: memory
+        // holds one chunk of ids, however many campaigns vanished.
+        let missing: Vec<String> = ids.into_iter().filter(|id| !seen.contains(id)).collect();
+        for ids in missing.chunks(500) {
+            let rows = campaign::Entity::find()
+                .select_only()
+                .columns([
+                    campaign::Column::Id,
+                    campaign::Column::ExternalId,
+                    campaign::Column::Status,
+                    campaign::Column::LockedColumns,
+                    campaign::Column::ConsecutiveMisses,
+                ])
+                .filter(campaign::Column::IntegrationId.eq(integration_id))
+                .filter(campaign::Column::VanishedAt.is_null())
+                .filter(campaign::Column::ExternalId.is_in(ids.iter().map(String::as_str)))
+                .order_by_asc(campaign::Column::ExternalId)
+                .into_tuple::<(i64, String, String, String, i32)>()
+                .all(db)
+                .await?;
+            gone.extend(rows.into_iter().map(|(id, external_id, status, locked_columns, consecutive_misses)| Known {
+                id,
+                external_id,
+                active: status == m::CampaignStatus::Active.as_str(),
+                status_locked: write::locked(&locked_columns).iter().any(|c| c == "status"),
+                consecutive_misses,
+            }));
+        }
         after = Some(last);
         if n < chunk {
             break;
         }
-    }
-    let mut gone = Vec::with_capacity(missing.len());
-    for ids in missing.chunks(500) {
-        let rows = campaign::Entity::find()
-            .select_only()
-            .columns([
-                campaign::Column::Id,
-                campaign::Column::ExternalId,
-                campaign::Column::Status,
-                campaign::Column::LockedColumns,
-                campaign::Column::ConsecutiveMisses,
-            ])
-            .filter(campaign::Column::IntegrationId.eq(integration_id))
-            .filter(campaign::Column::VanishedAt.is_null())
-            .filter(campaign::Column::ExternalId.is_in(ids.iter().map(String::as_str)))
-            .order_by_asc(campaign::Column::Id)
-            .into_tuple::<(i64, String, String, String, i32)>()
-            .all(db)
-            .await?;
-        gone.extend(rows.into_iter().map(|(id, external_id, status, locked_columns, consecutive_misses)| Known {
-            id,
-            external_id,
-            active: status == m::CampaignStatus::Active.as_str(),
-            status_locked: write::locked(&locked_columns).iter().any(|c| c == "status"),
-            consecutive_misses,
-        }));
     }
     Ok(gone)
 }
