@@ -1,9 +1,10 @@
 //! Stage 4, reconcile: after the last page, the campaigns whose offers left the feed.
 //!
 //! The integration's campaign ids are read in large chunks, each one JSON array built by the
-//! database (memory holds one chunk of ids and the campaigns that vanished). Under the vanish policy they are paused (or deleted after N misses),
-//! unless the share of live campaigns the run would pause is above the guard rail: then the
-//! run is HELD for an admin to confirm. A non-empty feed that imports nothing ends WARNING.
+//! database (memory holds one chunk of ids and the campaigns that vanished). Under the vanish
+//! policy they are paused (or deleted after N misses), unless the share of live campaigns the
+//! run would pause is above the guard rail: then the run is HELD for an admin to confirm. A
+//! non-empty feed that imports nothing ends WARNING.
 
 use std::collections::BTreeMap;
 
@@ -215,11 +216,11 @@ async fn live_before(db: &impl ConnectionTrait, integration_id: i64, started: Da
 
 /// The integration's campaigns not yet marked vanished whose offer this run did not see.
 ///
-/// Their external ids are read in chunks of `chunk` (`agent.reconcile_chunk`), each aggregated into one
-/// JSON array by the database: a row per campaign would cross from the database driver one
-/// by one (SQLite's worker thread hands over every row), and a refresh that finds nothing
-/// gone would spend a fifth of its time there. Only each chunk's gone campaigns are then read
-/// whole.
+/// Their external ids are read in chunks of `chunk` (`agent.reconcile_chunk`), each aggregated
+/// into one JSON array by the database: a row per campaign would cross from the database
+/// driver one by one (SQLite's worker thread hands over every row), and a refresh that finds
+/// nothing gone would spend a fifth of its time there. Only each chunk's gone campaigns are
+/// then read whole.
 async fn vanished(db: &impl ConnectionTrait, integration_id: i64, seen: &SeenIds, chunk: u64) -> Result<Vec<Known>, DbErr> {
     let backend = db.get_database_backend();
     // The same aggregate under each database's name (both return a JSON array of strings).
