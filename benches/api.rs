@@ -54,10 +54,61 @@ struct Load {
     p99_ms: f64,
     responses: u64,
     invalid: u64,
+    /// CPU time per response, in microseconds: the server's (its process and children) and
+    /// PostgreSQL's (every `postgres` process), from /proc.
+    server_cpu_us: f64,
+    db_cpu_us: f64,
+}
+
+/// Clock ticks per second of /proc's CPU times.
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// (pid, parent pid, command name, user + system CPU ticks) of every process.
+fn processes() -> Vec<(u32, u32, String, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+    dir.filter_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_string();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ppid = f.get(1)?.parse().ok()?;
+        let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        Some((pid, ppid, comm, ticks))
+    })
+    .collect()
+}
+
+/// CPU ticks so far of `root` and its descendants, and of every `postgres` process.
+fn cpu_ticks(root: u32) -> (u64, u64) {
+    let ps = processes();
+    let mut tree = vec![root];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for (pid, ppid, _, _) in &ps {
+            if tree.contains(ppid) && !tree.contains(pid) {
+                tree.push(*pid);
+                grew = true;
+            }
+        }
+    }
+    let server = ps.iter().filter(|p| tree.contains(&p.0)).map(|p| p.3).sum();
+    let db = ps.iter().filter(|p| p.2 == "postgres").map(|p| p.3).sum();
+    (server, db)
 }
 
 /// Drives `url` for `secs` with `body`, every response checked for `expect`.
-async fn wrk(url: &str, body: &Path, expect: &str, auth: Option<&str>, secs: u32, connections: u32) -> anyhow::Result<Load> {
+async fn wrk(url: &str, body: &Path, expect: &str, auth: Option<&str>, secs: u32, connections: u32, server: u32) -> anyhow::Result<Load> {
+    let before = cpu_ticks(server);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/api/post.lua");
     let out = Command::new("taskset")
         .args(["-c", "1", "wrk", "-t1", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency", "-s"])
@@ -69,6 +120,7 @@ async fn wrk(url: &str, body: &Path, expect: &str, auth: Option<&str>, secs: u32
         .output()
         .await
         .context("wrk (apt-get install wrk)")?;
+    let after = cpu_ticks(server);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     anyhow::ensure!(out.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
     let field = |prefix: &str, key: &str| -> Option<f64> {
@@ -76,7 +128,11 @@ async fn wrk(url: &str, body: &Path, expect: &str, auth: Option<&str>, secs: u32
         let rest = &line[line.find(key)? + key.len()..];
         rest.split_whitespace().next()?.trim_end_matches(',').parse().ok()
     };
+    let responses = field("responses:", "responses:").unwrap_or(0.0);
+    let per_response = |ticks: u64| ticks as f64 / clock_ticks() * 1e6 / responses.max(1.0);
     let load = Load {
+        server_cpu_us: per_response(after.0.saturating_sub(before.0)),
+        db_cpu_us: per_response(after.1.saturating_sub(before.1)),
         rps: field("Requests/sec:", "Requests/sec:").unwrap_or(0.0),
         p50_ms: field("latency_us:", "p50=").unwrap_or(0.0) / 1000.0,
         p99_ms: field("latency_us:", "p99=").unwrap_or(0.0) / 1000.0,
@@ -246,8 +302,9 @@ async fn main() -> anyhow::Result<()> {
     let mut ob = vec![];
     for (label, body, last) in &ob_queries {
         let expect = format!("\"externalId\":\"{last}\"");
-        wrk(&ob_url, body, &expect, Some(&auth), 3, a.connections).await?; // warm-up
-        let l = wrk(&ob_url, body, &expect, Some(&auth), a.secs, a.connections).await?;
+        let pid = child.id().context("the gateway's pid")?;
+        wrk(&ob_url, body, &expect, Some(&auth), 3, a.connections, pid).await?; // warm-up
+        let l = wrk(&ob_url, body, &expect, Some(&auth), a.secs, a.connections, pid).await?;
         eprintln!("offerbridge  {label}: {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms", l.rps, l.p50_ms, l.p99_ms);
         ob.push(l);
     }
@@ -308,8 +365,9 @@ async fn main() -> anyhow::Result<()> {
         ];
         for (k, (label, body, last)) in pg_queries.iter().enumerate() {
             let expect = format!("\"externalId\":\"{last}\"");
-            wrk(&pg_url, body, &expect, None, 3, a.connections).await?;
-            let l = wrk(&pg_url, body, &expect, None, a.secs, a.connections).await?;
+            let pid = child.id().context("PostGraphile's pid")?;
+            wrk(&pg_url, body, &expect, None, 3, a.connections, pid).await?;
+            let l = wrk(&pg_url, body, &expect, None, a.secs, a.connections, pid).await?;
             eprintln!("PostGraphile {label}: {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms", l.rps, l.p50_ms, l.p99_ms);
             pgl[k] = l;
         }
@@ -327,21 +385,31 @@ async fn main() -> anyhow::Result<()> {
         "\n{backend}, {campaigns} campaigns, {payouts} payout rows, wrk -t1 -c{} -d{}s, servers on core 0, wrk on core 1, commit {commit}\n",
         a.connections, a.secs
     );
-    println!("| query | PostGraphile 5 req/s | p50 / p99 | offerbridge req/s | p50 / p99 | req/s ratio | p99 ratio |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| query | PostGraphile 5 req/s | p50 / p99 | offerbridge req/s | p50 / p99 | req/s ratio | p99 ratio | CPU per request, server + PostgreSQL: PostGraphile / offerbridge |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (k, (label, _, _)) in ob_queries.iter().enumerate() {
         let (o, p) = (&ob[k], &pgl[k]);
-        let (pg_rps, pg_lat, ratio, p99_ratio) = if p.responses > 0 {
+        let cpu = |l: &Load| format!("{:.0} + {:.0} µs", l.server_cpu_us, l.db_cpu_us);
+        let (pg_rps, pg_lat, ratio, p99_ratio, pg_cpu) = if p.responses > 0 {
             (
                 format!("{:.0}", p.rps),
                 format!("{:.1} / {:.1} ms", p.p50_ms, p.p99_ms),
                 format!("{:.2}x", o.rps / p.rps),
                 format!("{:.2}x", o.p99_ms / p.p99_ms),
+                cpu(p),
             )
         } else {
-            ("".into(), "".into(), "".into(), "".into())
+            ("".into(), "".into(), "".into(), "".into(), "-".into())
         };
-        println!("| {label} | {pg_rps} | {pg_lat} | {:.0} | {:.1} / {:.1} ms | {ratio} | {p99_ratio} |", o.rps, o.p50_ms, o.p99_ms);
+        println!(
+            "| {label} | {pg_rps} | {pg_lat} | {:.0} | {:.1} / {:.1} ms | {ratio} | {p99_ratio} | {pg_cpu} / {} |",
+            o.rps,
+            o.p50_ms,
+            o.p99_ms,
+            cpu(o)
+        );
     }
     Ok(())
 }

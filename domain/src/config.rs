@@ -52,6 +52,9 @@ pub struct GatewayConfig {
     /// How often the event poller reads new events (one poller per process).
     #[serde(with = "humantime_serde")]
     pub event_poll_interval: Duration,
+    /// Answer `campaigns` pages the schema has answered once by a compiled plan (the same
+    /// statements and values, without resolving field by field); off: always the resolvers.
+    pub compiled_queries: bool,
 }
 
 /// Agent scheduling, leases and HTTP behaviour.
@@ -149,6 +152,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 1 << 20,
             introspection: true,
             event_poll_interval: Duration::from_millis(100),
+            compiled_queries: true,
         }
     }
 }

@@ -37,6 +37,10 @@ pub const SUBSCRIBERS: &str = "offerbridge_graphql_subscribers";
 /// operation name; `anonymous` without one, `other` past [`MAX_OPERATIONS`] names) and
 /// `outcome` (ok, error).
 pub const GRAPHQL_SECONDS: &str = "offerbridge_graphql_request_duration_seconds";
+/// GraphQL requests answered by a compiled plan instead of the schema's resolvers (the
+/// `campaigns` pages, see `gateway.compiled_queries`), by `operation` (as
+/// [`GRAPHQL_SECONDS`]).
+pub const GRAPHQL_COMPILED: &str = "offerbridge_graphql_compiled_requests_total";
 
 /// Distinct operation names kept as labels; later ones are counted as `other`, so a client
 /// that sends random names cannot grow the registry without bound.
@@ -88,6 +92,10 @@ fn describe() {
     describe_counter!(PAGE_CACHE, "Page cache lookups, by result (hit, revalidated, miss).");
     describe_gauge!(SUBSCRIBERS, "GraphQL subscriptions open on this gateway.");
     describe_histogram!(GRAPHQL_SECONDS, metrics::Unit::Seconds, "GraphQL request duration, by operation and outcome.");
+    describe_counter!(
+        GRAPHQL_COMPILED,
+        "GraphQL requests answered by a compiled plan (campaigns pages) instead of the resolvers, by operation."
+    );
 }
 
 /// The registry in the Prometheus text format (empty when it is not installed).

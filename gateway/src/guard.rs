@@ -85,7 +85,7 @@ fn check_document(doc: &ExecutableDocument) -> Option<(String, String)> {
         .or_else(|| doc.fragments.values().find_map(|f| check_selection(&f.node.selection_set.node)))
 }
 
-fn check_variables(vars: &Variables) -> Option<(String, String)> {
+pub(crate) fn check_variables(vars: &Variables) -> Option<(String, String)> {
     let map: &std::collections::BTreeMap<Name, async_graphql::Value> = vars;
     map.iter().find_map(|(k, v)| check_const(&format!("${k}"), v))
 }

@@ -60,8 +60,11 @@ pub async fn state(
 /// `/healthz`, `/readyz`, `/metrics` (Prometheus).
 pub fn router(state: AppState) -> Router {
     domain::metrics::install();
-    let schema =
-        Schemas { main: Guarded(schema::build(state.clone())), introspection: Guarded(schema::build_for_introspection(state.clone())) };
+    let schema = Schemas {
+        main: Guarded(schema::build(state.clone())),
+        introspection: Guarded(schema::build_for_introspection(state.clone())),
+        plans: Default::default(),
+    };
     let body_limit = state.config.gateway.max_body_bytes;
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -132,11 +135,13 @@ fn first_operation_name(query: &str) -> Option<&str> {
     (end > 0).then(|| &rest[..end])
 }
 
-/// The schema, and the same without query limits for introspection documents.
+/// The schema, the same without query limits for introspection documents, and the compiled
+/// `campaigns` pages.
 #[derive(Clone)]
 pub struct Schemas {
     main: Guarded,
     introspection: Guarded,
+    plans: schema::Plans,
 }
 
 type S = State<(AppState, Schemas)>;
@@ -173,7 +178,13 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
-async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: async_graphql::Request) -> (GraphQLResponse, Operation) {
+/// A GraphQL answer: the schema's, or the body a compiled plan wrote.
+enum Answer {
+    Schema(GraphQLResponse),
+    Compiled(Vec<u8>),
+}
+
+async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: async_graphql::Request) -> (Answer, Operation) {
     let t = std::time::Instant::now();
     let auth = auth::authenticate(&state.db, bearer(headers).as_deref()).await;
     // Only an authenticated caller's operation names become labels: anyone else could fill the
@@ -182,12 +193,31 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
         Auth::Caller(_) => domain::metrics::operation_label(req.operation_name.as_deref().or_else(|| first_operation_name(&req.query))),
         _ => "unauthenticated".to_string(),
     };
-    // One batch loader per request: child rows are never cached across requests.
-    let loader = async_graphql::dataloader::DataLoader::new(schema::ChildRows { db: state.db.clone() }, tokio::spawn);
     // A caller's introspection (GraphiQL's, codegen's) is never refused by the depth limit on
     // its own queries; it is bounded by the complexity limit and by how deep it nests
     // type-system lists. Without a token the schema is not read at all.
     let introspecting = introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref());
+    // A `campaigns` page the schema answered before runs its compiled plan (see
+    // `schema::campaigns::compiled`); a document not yet answered is learned after the schema
+    // answers it without error.
+    let mut learn = None;
+    if matches!(auth, Auth::Caller(_)) && !introspecting && state.config.gateway.compiled_queries {
+        match schemas.plans.get(&req.query) {
+            Some(Some(plan)) => {
+                if let Some(body) = plan.run(state, req.operation_name.as_deref(), &req.variables).await {
+                    metrics::counter!(domain::metrics::GRAPHQL_COMPILED, "operation" => operation.clone()).increment(1);
+                    metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => "ok")
+                        .record(t.elapsed().as_secs_f64());
+                    return (Answer::Compiled(body), Operation(operation));
+                }
+            }
+            Some(None) => {}
+            None if schema::Plans::may_compile(&req.query) => learn = Some((req.query.clone(), req.operation_name.clone())),
+            None => {}
+        }
+    }
+    // One batch loader per request: child rows are never cached across requests.
+    let loader = async_graphql::dataloader::DataLoader::new(schema::ChildRows { db: state.db.clone() }, tokio::spawn);
     let resp = match &auth {
         Auth::Caller(_) if introspecting => schemas.introspection.execute(req.data(auth).data(loader)).await,
         // Without a token the schema is not read (GraphiQL opened without one would otherwise
@@ -207,7 +237,10 @@ async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: 
     let outcome = if resp.is_ok() { "ok" } else { "error" };
     metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => outcome)
         .record(t.elapsed().as_secs_f64());
-    (resp.into(), Operation(operation))
+    if let Some((query, operation_name)) = learn.filter(|_| resp.is_ok()) {
+        schemas.plans.learn(query, operation_name.as_deref());
+    }
+    (Answer::Schema(resp.into()), Operation(operation))
 }
 
 async fn graphql_post(State((state, schema)): S, headers: HeaderMap, req: Result<GraphQLRequest, GraphQLRejection>) -> Response {
@@ -325,9 +358,17 @@ async fn graphql_get(State((state, schema)): S, headers: HeaderMap, req: axum::e
 /// accepts it, else `application/json` (legacy clients, `*/*`, no Accept). With the new media
 /// type, a request that failed before execution (parse, validation, variables) answers 400 with
 /// no `data` entry; with `application/json` every well-formed request answers 200.
-fn with_status(resp: GraphQLResponse, headers: &HeaderMap) -> Response {
+fn with_status(answer: Answer, headers: &HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let new_media = accept.contains("application/graphql-response+json");
+    let resp = match answer {
+        Answer::Schema(resp) => resp,
+        // A compiled answer is always data without errors: the same headers as the schema's.
+        Answer::Compiled(body) => {
+            let media = if new_media { "application/graphql-response+json" } else { "application/json; charset=utf-8" };
+            return ([(header::CONTENT_TYPE, media)], body).into_response();
+        }
+    };
     let failed_before_execution = match &resp.0 {
         async_graphql::BatchResponse::Single(r) => {
             r.data == async_graphql::Value::Null

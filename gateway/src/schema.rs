@@ -10,7 +10,7 @@ mod runs;
 mod tokens;
 pub mod types;
 
-pub use campaigns::ChildRows;
+pub use campaigns::{ChildRows, compiled::Plans};
 
 use async_graphql::{
     Context, MergedObject, Schema, SimpleObject,
@@ -118,8 +118,55 @@ pub(crate) fn decode_cursor(c: &str) -> async_graphql::Result<i64> {
         .ok_or_else(|| error::field("after", "not a cursor from this API"))
 }
 
-/// Keyset pagination on the id column: `first` rows after the cursor, newest first when
-/// `desc`. Returns a Relay connection with `totalCount`.
+/// One page of rows: what [`paginate`] and the compiled campaign pages
+/// (`campaigns::compiled`) both serve.
+pub(crate) struct PageRows<M> {
+    pub rows: Vec<M>,
+    pub has_previous: bool,
+    pub has_next: bool,
+    /// Rows matching the filter across all pages; 0 when not counted.
+    pub total: u64,
+}
+
+/// Keyset pagination on the id column: `first` rows (default 50, at most
+/// `gateway.max_page_size`) after the cursor, newest first when `desc`; the filtered table
+/// is counted only when `count` (the client selected `totalCount`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn page_rows<E>(
+    state: &AppState,
+    select: Select<E>,
+    id_col: E::Column,
+    first: Option<i32>,
+    after: Option<&str>,
+    desc: bool,
+    count: bool,
+) -> async_graphql::Result<PageRows<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: Sync + Send,
+{
+    use error::OrInternal;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let max = state.config.gateway.max_page_size as i32;
+    let first = first.unwrap_or(50);
+    if first < 0 || first > max {
+        return Err(error::field("first", format!("first must be between 0 and {max}")));
+    }
+    let total = if count { select.clone().count(&state.db).await.or_internal()? } else { 0 };
+    let mut q = select;
+    if let Some(a) = after {
+        let id = decode_cursor(a)?;
+        q = if desc { q.filter(id_col.lt(id)) } else { q.filter(id_col.gt(id)) };
+    }
+    q = if desc { q.order_by_desc(id_col) } else { q.order_by_asc(id_col) };
+    let mut rows = q.limit(first as u64 + 1).all(&state.db).await.or_internal()?;
+    let has_next = rows.len() > first as usize;
+    rows.truncate(first as usize);
+    Ok(PageRows { rows, has_previous: after.is_some(), has_next, total })
+}
+
+/// Keyset pagination on the id column ([`page_rows`]) as a Relay connection with
+/// `totalCount`, counted only when selected.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn paginate<E, T>(
     ctx: &Context<'_>,
@@ -136,27 +183,10 @@ where
     E::Model: Sync + Send,
     T: async_graphql::OutputType,
 {
-    use error::OrInternal;
-    use sea_orm::{ColumnTrait, QueryFilter};
-    let state = app(ctx);
-    let max = state.config.gateway.max_page_size as i32;
-    let first = first.unwrap_or(50);
-    if first < 0 || first > max {
-        return Err(error::field("first", format!("first must be between 0 and {max}")));
-    }
-    // COUNT(*) over the filtered table only when the client asked for it.
-    let total = if ctx.look_ahead().field("totalCount").exists() { select.clone().count(&state.db).await.or_internal()? } else { 0 };
-    let mut q = select;
-    if let Some(a) = after.as_deref() {
-        let id = decode_cursor(a)?;
-        q = if desc { q.filter(id_col.lt(id)) } else { q.filter(id_col.gt(id)) };
-    }
-    q = if desc { q.order_by_desc(id_col) } else { q.order_by_asc(id_col) };
-    let mut rows = q.limit(first as u64 + 1).all(&state.db).await.or_internal()?;
-    let has_next = rows.len() > first as usize;
-    rows.truncate(first as usize);
-    let mut conn = Connection::with_additional_fields(after.is_some(), has_next, Counted { total_count: total });
-    conn.edges.extend(rows.into_iter().map(|r| Edge::new(encode_cursor(id_of(&r)), to_node(r))));
+    let count = ctx.look_ahead().field("totalCount").exists();
+    let page = page_rows(app(ctx), select, id_col, first, after.as_deref(), desc, count).await?;
+    let mut conn = Connection::with_additional_fields(page.has_previous, page.has_next, Counted { total_count: page.total });
+    conn.edges.extend(page.rows.into_iter().map(|r| Edge::new(encode_cursor(id_of(&r)), to_node(r))));
     Ok(conn)
 }
 

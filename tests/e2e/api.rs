@@ -202,3 +202,303 @@ async fn a_campaign_page_costs_the_same_statements_whatever_its_size() {
     assert!(small.0 <= 7 && large.0 <= 7, "statements grow with the page size: 5 rows {small:?}, 50 rows {large:?}");
     assert_eq!((small.1, large.1, counted.1), (0, 0, 1), "COUNT(*) only when totalCount is selected");
 }
+
+/// Campaign rows that exercise every field the list serves: nulls and values, HTML and text
+/// that JSON must escape, odd decimals, dates, child rows of every kind (and none).
+async fn varied_campaigns(app: &App, integration_id: i64, publisher_id: i64) {
+    use chrono::{TimeZone, Utc};
+    use domain::entity::{campaign, campaign_cap, campaign_payout, campaign_publisher_payout};
+    use sea_orm::{ActiveModelTrait, ActiveValue::NotSet, IntoActiveModel};
+    let at = |d: u32, s: u32| Utc.with_ymd_and_hms(2026, 11, d, 10, 0, s).single().expect("date");
+    let titles = [
+        "Plain",
+        "Quotes \" and \\ backslash",
+        "Ünïcødé ✓ 🚀 </script>",
+        "Line\nbreak\tand tab",
+        "Paused by hand",
+        "Expired",
+        "No children",
+    ];
+    for (i, title) in titles.iter().enumerate() {
+        let n = i as u32 + 1;
+        let c = campaign::Model {
+            id: 0,
+            integration_id,
+            external_id: format!("ext-{n}"),
+            title: title.to_string(),
+            description: (n % 2 == 1).then(|| format!("<p>Offer {n} &amp; <b>more</b></p>")),
+            description_text: (n % 2 == 1).then(|| format!("Offer {n} & more")),
+            preview_url: (n != 3).then(|| format!("https://shop.test/{n}?a=1&b=\"x\"")),
+            tracking_url: Some(format!("https://trk.test/{n}/?sub1={{click_id}}")),
+            impression_url: (n == 2).then(|| "https://imp.test/2".to_string()),
+            thumbnail_url: None,
+            status: ["active", "paused", "pending", "expired"][i % 4].into(),
+            visibility: ["public", "private", "permission"][i % 3].into(),
+            category: (!n.is_multiple_of(3)).then(|| "Finance & Banking".to_string()),
+            currency: ["USD", "EUR", "GBP"][i % 3].into(),
+            revenue: domain::money::to_db(format!("{}.{}", n * 3, "105").parse().expect("decimal")),
+            payout: domain::money::to_db(format!("0.000{n}").parse().expect("decimal")),
+            payout_type: ["fixed", "percent"][i % 2].into(),
+            model: (n != 7).then(|| ["cpa", "cpi", "cpl"][i % 3].to_string()),
+            objective: (n == 1).then(|| "conversions".to_string()),
+            redirect_type: n.is_multiple_of(2).then(|| "http_302".to_string()),
+            countries: if n == 7 { "[]".into() } else { format!("[\"US\",\"C{n}\"]") },
+            blocked_countries: if n == 2 { "[\"RU\"]".into() } else { "[]".into() },
+            os: if n == 3 { "[\"android\",\"ios\"]".into() } else { "[]".into() },
+            devices: if n == 4 { "[\"mobile\"]".into() } else { "[]".into() },
+            expires_at: (n == 6).then(|| at(30, 0)),
+            time_targeting: "{}".into(),
+            exchange_rate: (n == 2).then(|| domain::money::to_db("1.0825".parse().expect("decimal"))),
+            fingerprint: String::new(),
+            source_hash: None,
+            source_expires_at: None,
+            provenance: if n == 1 {
+                "{\"*\":{\"source\":\"sync\",\"run_id\":1,\"at\":\"2026-11-01T10:00:00Z\"}}".into()
+            } else {
+                "{}".into()
+            },
+            locked_columns: "[]".into(),
+            paused_by: (n == 2).then(|| "upstream".to_string()),
+            upstream_status: Some(["active", "paused"][i % 2].to_string()),
+            last_run_id: None,
+            first_seen_at: at(1, n),
+            last_seen_at: at(2, n),
+            consecutive_misses: (n == 6) as i32 * 2,
+            vanished_at: (n == 6).then(|| at(3, 0)),
+            created_at: at(1, n),
+            updated_at: at(4, n),
+        };
+        let mut am = c.into_active_model();
+        am.id = NotSet;
+        let c = am.insert(&app.db).await.expect("campaign");
+        for k in 0..(n % 4) {
+            campaign_payout::ActiveModel {
+                id: NotSet,
+                campaign_id: sea_orm::Set(c.id),
+                country: sea_orm::Set((k > 0).then(|| ["US", "DE", "FR"][k as usize % 3].to_string())),
+                goal: sea_orm::Set((k == 2).then(|| "2".to_string())),
+                goal_name: sea_orm::Set((k == 2).then(|| "Deposit \"first\"".to_string())),
+                revenue: sea_orm::Set(domain::money::to_db(format!("1{k}.50").parse().expect("decimal"))),
+                payout: sea_orm::Set(domain::money::to_db(format!("{k}.125").parse().expect("decimal"))),
+                payout_type: sea_orm::Set(["fixed", "percent"][k as usize % 2].into()),
+                currency: sea_orm::Set("USD".into()),
+                excluded_countries: sea_orm::Set(if k == 0 && n == 3 { "[\"CN\",\"IN\"]".into() } else { "[]".into() }),
+            }
+            .insert(&app.db)
+            .await
+            .expect("payout");
+        }
+        if n <= 3 {
+            campaign_cap::ActiveModel {
+                id: NotSet,
+                campaign_id: sea_orm::Set(c.id),
+                source: sea_orm::Set(["upstream", "settings", "extra"][i].into()),
+                event: sea_orm::Set(["conversions", "clicks", "budget"][i].into()),
+                period: sea_orm::Set(["daily", "monthly", "lifetime"][i].into()),
+                value: sea_orm::Set(domain::money::to_db(format!("{}.5", n * 100).parse().expect("decimal"))),
+                visibility: sea_orm::Set(["private", "public", "private"][i].into()),
+                counting: sea_orm::Set(["gross", "approved", "gross"][i].into()),
+                timezone: sea_orm::Set(["UTC", "America/New_York", "Asia/Kolkata"][i].into()),
+                over_delivery: sea_orm::Set(["pause", "keep_active", "pause"][i].into()),
+                goal: sea_orm::Set((n == 1).then(|| "1,2".to_string())),
+            }
+            .insert(&app.db)
+            .await
+            .expect("cap");
+        }
+        if n == 1 || n == 4 {
+            campaign_publisher_payout::ActiveModel {
+                campaign_id: sea_orm::Set(c.id),
+                publisher_id: sea_orm::Set(publisher_id),
+                payout: sea_orm::Set(domain::money::to_db(format!("{n}.75").parse().expect("decimal"))),
+                source: sea_orm::Set(if n == 1 { "tier" } else { "publisher" }.into()),
+            }
+            .insert(&app.db)
+            .await
+            .expect("publisher payout");
+        }
+    }
+}
+
+/// One more gateway over `app`'s database that always answers with the schema's resolvers
+/// (`gateway.compiled_queries = false`); its base URL.
+async fn schema_only_gateway(app: &App) -> String {
+    let mut cfg = (*app.config).clone();
+    cfg.gateway.compiled_queries = false;
+    let state = gateway::state(app.db.clone(), std::sync::Arc::new(cfg), app.cipher.clone(), app.shutdown.clone()).await.expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let s = app.shutdown.clone();
+    tokio::spawn(async move { gateway::serve(state, listener, s).await });
+    base
+}
+
+/// The body bytes and content type of one GraphQL POST.
+async fn raw_post(app: &App, base: &str, body: &Value, accept: Option<&str>) -> (String, bytes::Bytes) {
+    let mut rb = app.http.post(format!("{base}/graphql")).bearer_auth(&app.admin_token).json(body);
+    if let Some(a) = accept {
+        rb = rb.header("accept", a);
+    }
+    let r = rb.send().await.expect("request");
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (ct, r.bytes().await.expect("body"))
+}
+
+/// `offerbridge_graphql_compiled_requests_total` as /metrics shows it now (the registry is
+/// the process's, shared by every test: the operation names below are this test's alone).
+async fn compiled_requests(app: &App, operation: &str) -> u64 {
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.expect("metrics").text().await.expect("text");
+    let series = format!("offerbridge_graphql_compiled_requests_total{{operation=\"{operation}\"}}");
+    text.lines().find_map(|l| l.strip_prefix(&series)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// The compiled `campaigns` pages (gateway/src/schema/campaigns/compiled.rs) answer what the
+/// schema's resolvers answer, every value exactly (compared as JSON: the schema's key order
+/// varies, the plan's follows the selection): every field of a campaign and of its payouts,
+/// caps and publisher payouts, the connection's fields, aliases, `__typename`, literal and
+/// variable arguments, filters, cursors, empty pages and both media types. A request the plan
+/// cannot answer as the schema would (a variable of the wrong type, `first` out of range, a
+/// bad cursor or country, text the guard refuses) gets the schema's own coded error; the
+/// plan's answers are counted exactly.
+#[tokio::test]
+async fn compiled_pages_answer_what_the_schema_answers() {
+    let app = App::start(false).await;
+    let schema_only = schema_only_gateway(&app).await;
+    let (id, _) = everflow_integration(&app, "https://api.eflow.test").await;
+    let integration: i64 = id.parse().expect("id");
+    let p = app.ok("mutation { createPublisher(input: {name: \"Pub\"}) { id } }", json!({})).await;
+    let publisher: i64 = p["createPublisher"]["id"].as_str().and_then(|s| s.parse().ok()).expect("publisher id");
+    varied_campaigns(&app, integration, publisher).await;
+    // A hand edit: locked columns and a provenance entry with an actor.
+    let first = app.ok("{ campaigns(first: 1) { nodes { id } } }", json!({})).await;
+    let cid = first["campaigns"]["nodes"][0]["id"].clone();
+    app.ok("mutation($id: ID!) { updateCampaign(id: $id, input: {title: \"Edited ✓\", status: PAUSED}) { id } }", json!({"id": cid})).await;
+
+    const NODE: &str = "__typename id integrationId externalId title description descriptionText previewUrl trackingUrl
+        impressionUrl thumbnailUrl status pausedBy upstreamStatus visibility category currency revenue payout payoutType model
+        objective redirectType expiresAt exchangeRate firstSeenAt lastSeenAt consecutiveMisses vanishedAt updatedAt countries
+        blockedCountries os devices lockedColumns provenance
+        payouts { __typename country excludedCountries goal goalName revenue payout payoutType currency }
+        caps { __typename source goal event period value visibility counting timezone overDelivery }
+        publisherPayouts { __typename publisherId payout source }";
+    let every = format!(
+        "query CompiledEvery($first: Int, $after: String, $filter: CampaignFilter) {{
+           campaigns(first: $first, after: $after, filter: $filter) {{ __typename totalCount
+             pageInfo {{ __typename hasPreviousPage hasNextPage startCursor endCursor }}
+             edges {{ __typename cursor node {{ {NODE} }} }} nodes {{ {NODE} }} }} }}"
+    );
+    let cursor = |n: i64| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("id:{n}"))
+    };
+    let min_id: i64 = cid.as_str().and_then(|s| s.parse().ok()).expect("campaign id");
+    // (document, operation name, the variables of each request (the first is also learned
+    // from), answered by the plan?)
+    type Case<'a> = (String, Option<&'a str>, Vec<(Value, bool)>);
+    let cases: Vec<Case> = vec![
+        (
+            every.clone(),
+            Some("CompiledEvery"),
+            vec![
+                (json!({}), true),
+                (json!({"first": 3}), true),
+                (json!({"first": 3, "after": cursor(min_id + 2)}), true),
+                (json!({"first": 0}), true),
+                (json!({"first": 2, "filter": {"status": "PAUSED"}}), true),
+                (json!({"filter": {"search": "ÜNÏ", "integrationId": id}}), true),
+                (json!({"filter": {"country": "US", "model": "CPA"}}), true),
+                (json!({"filter": {"externalIds": ["ext-2", "ext-7", "nope"]}}), true),
+                (json!({"after": cursor(min_id + 100)}), true),
+                // The schema's own errors, not the plan's.
+                (json!({"first": "three"}), false),
+                (json!({"first": 100000}), false),
+                (json!({"first": -1}), false),
+                (json!({"after": "not-a-cursor"}), false),
+                (json!({"filter": {"country": "Narnia"}}), false),
+                (json!({"filter": {"status": "GONE"}}), false),
+                (json!({"filter": {"integrationId": "x"}}), false),
+                (json!({"filter": {"search": "nul\u{0}byte"}}), false),
+            ],
+        ),
+        (
+            "query CompiledAliases { page: campaigns(first: 4, filter: {status: ACTIVE}) { n: nodes { key: id t: title
+               p: payouts { c: country r: revenue } } info: pageInfo { more: hasNextPage end: endCursor } } }"
+                .into(),
+            Some("CompiledAliases"),
+            vec![(json!({}), true), (json!({"unused": 1}), true)],
+        ),
+        (
+            "query CompiledRequired($n: Int!, $a: String = null) { campaigns(first: $n, after: $a) { edges { cursor node { id } } } }"
+                .into(),
+            Some("CompiledRequired"),
+            vec![
+                (json!({"n": 2}), true),
+                (json!({"n": 2, "a": cursor(min_id)}), true),
+                // async-graphql takes an explicit null for `Int!` (first = null: 50 rows); the plan leaves
+                // that to it.
+                (json!({"n": null}), false),
+                (json!({}), false),
+            ],
+        ),
+        ("{ campaigns { totalCount nodes { externalId payouts { revenue } } } }".into(), None, vec![(json!({}), true)]),
+    ];
+    for (doc, op, requests) in &cases {
+        let body = |vars: &Value| {
+            let mut b = json!({"query": doc, "variables": vars});
+            if let Some(op) = op {
+                b["operationName"] = json!(op);
+            }
+            b
+        };
+        // The schema answers first; the plan is learned from that answer.
+        let learn = raw_post(&app, &app.base, &body(&requests[0].0), None).await;
+        let learned: Value = serde_json::from_slice(&learn.1).expect("json");
+        assert!(learned.get("errors").is_none(), "{doc}: {learned}");
+        let before = match op {
+            Some(op) => compiled_requests(&app, op).await,
+            None => 0,
+        };
+        let mut expect_compiled = 0;
+        for (vars, compiled) in requests {
+            for accept in [None, Some("application/graphql-response+json")] {
+                let (ct, got) = raw_post(&app, &app.base, &body(vars), accept).await;
+                let (schema_ct, schema) = raw_post(&app, &schema_only, &body(vars), accept).await;
+                // async-graphql writes an object's keys in the order its fields finish
+                // resolving (payouts and caps load concurrently), so two schema answers may
+                // differ in key order: the bodies are compared as JSON values, every string,
+                // number and null exactly.
+                let answer: Value = serde_json::from_slice(&got).expect("json");
+                let expected: Value = serde_json::from_slice(&schema).expect("json");
+                assert_eq!(answer, expected, "{doc} with {vars} ({accept:?}): the compiled page differs from the schema's");
+                assert_eq!(ct, schema_ct, "{doc} with {vars}: content type");
+                if *compiled
+                    && doc.contains("CompiledEvery")
+                    && answer["data"]["campaigns"]["nodes"].as_array().is_some_and(|n| !n.is_empty())
+                {
+                    // The plan writes in selection order, as GraphQL asks.
+                    let text = String::from_utf8_lossy(&got);
+                    let at = |k: &str| text.find(&format!("\"{k}\":[")).unwrap_or_default();
+                    assert!(at("payouts") < at("caps") && at("caps") < at("publisherPayouts"), "selection order: {text}");
+                }
+                if *compiled {
+                    assert!(answer.get("errors").is_none(), "{doc} with {vars}: {answer}");
+                }
+                expect_compiled += *compiled as u64;
+            }
+        }
+        if let Some(op) = op {
+            assert_eq!(compiled_requests(&app, op).await - before, expect_compiled, "{op}: requests answered by the plan");
+        }
+    }
+    // The rows served are the fixture's, not an empty page compared with an empty page.
+    let all = app.ok(&every, json!({"first": 50})).await;
+    assert_eq!(all["campaigns"]["totalCount"], 7);
+    let n = &all["campaigns"]["nodes"];
+    assert_eq!(n[0]["title"], "Edited ✓");
+    assert_eq!(n[0]["lockedColumns"], json!(["title", "status"]));
+    assert_eq!(n[0]["publisherPayouts"][0]["source"], "TIER");
+    assert_eq!(n[0]["caps"][0]["goal"], "1,2");
+    assert_eq!(n[2]["payouts"][0]["excludedCountries"], json!(["CN", "IN"]));
+    assert_eq!(n[1]["exchangeRate"], "1.0825");
+    assert_eq!(n[2]["title"], "Ünïcødé ✓ 🚀 </script>");
+}

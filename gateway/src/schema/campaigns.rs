@@ -8,10 +8,12 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObjec
 use chrono::{DateTime, Utc};
 use domain::{
     db::{now, write_tx},
-    entity::{campaign, campaign_country, changeset},
+    entity::{campaign, campaign_cap, campaign_country, campaign_payout, campaign_publisher_payout, changeset},
     model as m, money, validate,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel};
+
+pub(crate) mod compiled;
 
 use super::{Page, app, audit, paginate, parties::parse_id, types};
 use crate::{
@@ -63,6 +65,13 @@ pub struct Campaign {
     /// campaigns that does not ask for provenance never expands 50 provenance maps).
     #[graphql(skip)]
     pub json: CampaignJson,
+}
+
+impl Campaign {
+    /// `provenance` as served (one function for the schema and the compiled pages).
+    fn provenance_json(&self) -> types::JsonValue {
+        types::JsonValue(serde_json::to_value(domain::model::provenance(&self.json.provenance)).unwrap_or_default())
+    }
 }
 
 /// [`Campaign`]'s JSON columns as stored.
@@ -166,6 +175,43 @@ pub struct CampaignPublisherPayout {
     pub source: String,
 }
 
+impl From<campaign_payout::Model> for CampaignPayout {
+    fn from(p: campaign_payout::Model) -> Self {
+        Self {
+            country: p.country,
+            excluded_countries: list(&p.excluded_countries),
+            goal: p.goal,
+            goal_name: p.goal_name,
+            revenue: money::from_db(&p.revenue).into(),
+            payout: money::from_db(&p.payout).into(),
+            payout_type: m::PayoutType::parse(&p.payout_type).unwrap_or(m::PayoutType::Fixed).into(),
+            currency: p.currency,
+        }
+    }
+}
+
+impl From<campaign_cap::Model> for CampaignCap {
+    fn from(c: campaign_cap::Model) -> Self {
+        Self {
+            source: c.source.to_ascii_uppercase(),
+            goal: c.goal,
+            event: m::CapEvent::parse(&c.event).unwrap_or(m::CapEvent::Conversions).into(),
+            period: m::CapPeriod::parse(&c.period).unwrap_or(m::CapPeriod::Daily).into(),
+            value: money::from_db(&c.value).into(),
+            visibility: m::CapVisibility::parse(&c.visibility).unwrap_or(m::CapVisibility::Private).into(),
+            counting: m::CapCounting::parse(&c.counting).unwrap_or(m::CapCounting::Gross).into(),
+            timezone: c.timezone,
+            over_delivery: m::OverDelivery::parse(&c.over_delivery).unwrap_or(m::OverDelivery::Pause).into(),
+        }
+    }
+}
+
+impl From<campaign_publisher_payout::Model> for CampaignPublisherPayout {
+    fn from(p: campaign_publisher_payout::Model) -> Self {
+        Self { publisher_id: p.publisher_id.into(), payout: money::from_db(&p.payout).into(), source: p.source.to_ascii_uppercase() }
+    }
+}
+
 /// Child rows of many campaigns in one query per table: a page of campaigns costs the same
 /// number of statements whatever its size (async-graphql's DataLoader batches the keys every
 /// campaign of the page asks for). One loader per HTTP request, so nothing is cached across
@@ -254,56 +300,24 @@ impl Campaign {
 
     /// Where each column's value came from: `{column: {source: "sync"|"hand", runId?, at}}`.
     async fn provenance(&self) -> crate::schema::types::JsonValue {
-        crate::schema::types::JsonValue(serde_json::to_value(domain::model::provenance(&self.json.provenance)).unwrap_or_default())
+        self.provenance_json()
     }
 
     /// Per-publisher payouts (tiers and fixed payouts); publishers not listed get `payout`.
     async fn publisher_payouts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignPublisherPayout>> {
         let rows = children(ctx, PublisherPayoutsOf(self.row_id)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|p| CampaignPublisherPayout {
-                publisher_id: p.publisher_id.into(),
-                payout: money::from_db(&p.payout).into(),
-                source: p.source.to_ascii_uppercase(),
-            })
-            .collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Caps: the advertiser's (with their goal) and the integration's.
     async fn caps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignCap>> {
         let rows = children(ctx, CapsOf(self.row_id)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|c| CampaignCap {
-                source: c.source.to_ascii_uppercase(),
-                goal: c.goal,
-                event: m::CapEvent::parse(&c.event).unwrap_or(m::CapEvent::Conversions).into(),
-                period: m::CapPeriod::parse(&c.period).unwrap_or(m::CapPeriod::Daily).into(),
-                value: money::from_db(&c.value).into(),
-                visibility: m::CapVisibility::parse(&c.visibility).unwrap_or(m::CapVisibility::Private).into(),
-                counting: m::CapCounting::parse(&c.counting).unwrap_or(m::CapCounting::Gross).into(),
-                timezone: c.timezone,
-                over_delivery: m::OverDelivery::parse(&c.over_delivery).unwrap_or(m::OverDelivery::Pause).into(),
-            })
-            .collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     async fn payouts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CampaignPayout>> {
         let rows = children(ctx, PayoutsOf(self.row_id)).await?;
-        Ok(rows
-            .into_iter()
-            .map(|p| CampaignPayout {
-                country: p.country,
-                excluded_countries: list(&p.excluded_countries),
-                goal: p.goal,
-                goal_name: p.goal_name,
-                revenue: money::from_db(&p.revenue).into(),
-                payout: money::from_db(&p.payout).into(),
-                payout_type: m::PayoutType::parse(&p.payout_type).unwrap_or(m::PayoutType::Fixed).into(),
-                currency: p.currency,
-            })
-            .collect())
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 }
 

@@ -1,0 +1,773 @@
+//! Compiled campaign pages: `campaigns` lists answered without resolving field by field.
+//!
+//! async-graphql resolves every field of a response through its own future and builds a
+//! `Value` tree before serialising it: for a page of 50 campaigns with their payouts, about
+//! 1,000 futures and as many allocations, most of the gateway's time (BENCHMARKS.md). A list
+//! page is the request a frontend sends most, so its common shape is compiled:
+//!
+//! - **What compiles**: a query whose only root field is `campaigns` (aliases allowed), with
+//!   `filter`, `first` and `after` given literally or as variables, selecting any of the
+//!   connection's fields (`edges`, `nodes`, `pageInfo`, `totalCount`), any field of
+//!   `Campaign` and of its payouts, caps and publisher payouts, and `__typename`. No
+//!   fragments, no directives, no repeated response key. Anything else is answered by the
+//!   schema as before.
+//! - **When**: only after the schema has answered the same document text without an error.
+//!   So the schema has validated it (fields, argument and variable types, depth and
+//!   complexity limits, the input guard's literals); the plan never answers a document the
+//!   schema would refuse.
+//! - **How**: the same statements as the schema (`page_rows`, `apply_filter`, the
+//!   [`ChildRows`] loaders), the same conversions (`Campaign::from`, the child rows' `From`,
+//!   the scalars' own `to_value`), written straight to the response bytes in selection order.
+//! - **Falling back**: a variable that does not coerce or carries text the guard refuses, an
+//!   argument error (`first` out of range, a bad cursor, a bad country) or a database error:
+//!   the plan steps aside and the schema answers, with its usual coded error.
+//!
+//! `gateway.compiled_queries = false` turns it off. The e2e test
+//! `api::compiled_pages_answer_what_the_schema_answers` compares both paths' answers.
+
+use std::{collections::HashMap, sync::Arc};
+
+use async_graphql::{
+    InputType, Name, ScalarType, Value, Variables,
+    parser::types::{DocumentOperations, Field, OperationType, Selection, SelectionSet},
+};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use super::{
+    Campaign, CampaignCap, CampaignFilter, CampaignPayout, CampaignPublisherPayout, CapsOf, ChildRows, PayoutsOf, PublisherPayoutsOf,
+    apply_filter, list,
+};
+use crate::{
+    AppState, guard,
+    schema::{encode_cursor, page_rows},
+};
+
+/// Most bytes of document text remembered (compiled or known not to compile), each entry
+/// weighed as its text plus [`ENTRY_BYTES`]: a caller sending large distinct documents evicts
+/// older ones instead of growing the gateway.
+const REMEMBERED_BYTES: u64 = 8 << 20;
+/// What an entry costs besides its text (the plan, the cache's own bookkeeping), roughly.
+const ENTRY_BYTES: u32 = 1024;
+
+/// The compiled documents, by their text.
+#[derive(Clone)]
+pub struct Plans(moka::sync::Cache<String, Option<Arc<Plan>>>);
+
+impl Default for Plans {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(REMEMBERED_BYTES)
+                .weigher(|query: &String, _| u32::try_from(query.len()).unwrap_or(u32::MAX).saturating_add(ENTRY_BYTES))
+                .build(),
+        )
+    }
+}
+
+impl Plans {
+    /// `Some(plan)` when `query` compiled; `Some(None)` when it is known not to; `None` when the
+    /// schema has not yet answered it without error.
+    pub fn get(&self, query: &str) -> Option<Option<Arc<Plan>>> {
+        self.0.get(query)
+    }
+
+    /// Whether `query` could compile at all (the caller then keeps its text to learn it):
+    /// a document that never names `campaigns` is not even remembered.
+    pub fn may_compile(query: &str) -> bool {
+        query.contains("campaigns")
+    }
+
+    /// Remembers `query` after the schema answered it without error: its plan, or that it has
+    /// none.
+    pub fn learn(&self, query: String, operation_name: Option<&str>) {
+        let plan = compile(&query, operation_name).map(Arc::new);
+        self.0.insert(query, plan);
+    }
+}
+
+/// An argument of `campaigns`: absent, written in the document, or a variable.
+enum Arg {
+    Absent,
+    Literal(Value),
+    /// `default`: the value when the request does not give the variable, as async-graphql
+    /// takes it (the definition's default, else null for a nullable type, else none: the
+    /// schema answers with its error).
+    Variable {
+        name: Name,
+        default: Option<Value>,
+        nullable: bool,
+    },
+}
+
+impl Arg {
+    /// The argument's value for these variables, coerced as the schema coerces it; `None`
+    /// when it does not coerce (the schema then answers, with its own error).
+    fn value<T: InputType>(&self, vars: &Variables) -> Option<T> {
+        let v = match self {
+            Arg::Absent => None,
+            Arg::Literal(v) => Some(v.clone()),
+            Arg::Variable { name, default, nullable } => {
+                let v = vars.get(name).cloned().or_else(|| default.clone())?;
+                if v == Value::Null && !nullable {
+                    return None;
+                }
+                Some(v)
+            }
+        };
+        T::parse(v).ok()
+    }
+}
+
+/// A compiled `campaigns` document.
+pub struct Plan {
+    operation_name: Option<String>,
+    /// The response key of `campaigns`.
+    key: String,
+    filter: Arg,
+    first: Arg,
+    after: Arg,
+    connection: Vec<(String, Conn)>,
+    needs: Needs,
+}
+
+enum Conn {
+    Typename,
+    TotalCount,
+    PageInfo(Vec<(String, PageInfo)>),
+    Edges(Vec<(String, Edge)>),
+    Nodes(Vec<(String, Node)>),
+}
+
+#[derive(Clone, Copy)]
+enum PageInfo {
+    Typename,
+    HasPreviousPage,
+    HasNextPage,
+    StartCursor,
+    EndCursor,
+}
+
+enum Edge {
+    Typename,
+    Cursor,
+    Node(Vec<(String, Node)>),
+}
+
+enum Node {
+    Typename,
+    Id,
+    IntegrationId,
+    ExternalId,
+    Title,
+    Description,
+    DescriptionText,
+    PreviewUrl,
+    TrackingUrl,
+    ImpressionUrl,
+    ThumbnailUrl,
+    Status,
+    PausedBy,
+    UpstreamStatus,
+    Visibility,
+    Category,
+    Currency,
+    Revenue,
+    Payout,
+    PayoutType,
+    Model,
+    Objective,
+    RedirectType,
+    ExpiresAt,
+    ExchangeRate,
+    FirstSeenAt,
+    LastSeenAt,
+    ConsecutiveMisses,
+    VanishedAt,
+    UpdatedAt,
+    Countries,
+    BlockedCountries,
+    Os,
+    Devices,
+    LockedColumns,
+    Provenance,
+    Payouts(Vec<(String, PayoutField)>),
+    Caps(Vec<(String, CapField)>),
+    PublisherPayouts(Vec<(String, PublisherPayoutField)>),
+}
+
+#[derive(Clone, Copy)]
+enum PayoutField {
+    Typename,
+    Country,
+    ExcludedCountries,
+    Goal,
+    GoalName,
+    Revenue,
+    Payout,
+    PayoutType,
+    Currency,
+}
+
+#[derive(Clone, Copy)]
+enum CapField {
+    Typename,
+    Source,
+    Goal,
+    Event,
+    Period,
+    Value,
+    Visibility,
+    Counting,
+    Timezone,
+    OverDelivery,
+}
+
+#[derive(Clone, Copy)]
+enum PublisherPayoutField {
+    Typename,
+    PublisherId,
+    Payout,
+    Source,
+}
+
+/// A plan for `query`, if it has the shape this module compiles.
+fn compile(query: &str, operation_name: Option<&str>) -> Option<Plan> {
+    let doc = async_graphql::parser::parse_query(query).ok()?;
+    if !doc.fragments.is_empty() {
+        return None;
+    }
+    // (A named operation is parsed into `Multiple`, even alone.)
+    let op = match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+        _ => return None,
+    };
+    let op = &op.node;
+    if op.ty != OperationType::Query || !op.directives.is_empty() {
+        return None;
+    }
+    let [root] = op.selection_set.node.items.as_slice() else { return None };
+    let Selection::Field(root) = &root.node else { return None };
+    let root = &root.node;
+    if root.name.node != "campaigns" || !root.directives.is_empty() {
+        return None;
+    }
+    let (mut filter, mut first, mut after) = (Arg::Absent, Arg::Absent, Arg::Absent);
+    for (name, value) in &root.arguments {
+        let arg = match &value.node {
+            async_graphql_value::Value::Variable(v) => {
+                let def = op.variable_definitions.iter().find(|d| d.node.name.node == *v)?;
+                Arg::Variable { name: v.clone(), default: def.node.default_value().cloned(), nullable: def.node.var_type.node.nullable }
+            }
+            // A variable nested in a literal (`filter: {status: $s}`) is not compiled.
+            other => Arg::Literal(other.clone().into_const()?),
+        };
+        match name.node.as_str() {
+            "filter" => filter = arg,
+            "first" => first = arg,
+            "after" => after = arg,
+            _ => return None,
+        }
+    }
+    let mut needs = Needs::default();
+    let connection = fields(&root.selection_set.node, |f| {
+        Some(match f.name.node.as_str() {
+            "__typename" => leaf(f, Conn::Typename)?,
+            "totalCount" => {
+                needs.count = true;
+                leaf(f, Conn::TotalCount)?
+            }
+            "pageInfo" => Conn::PageInfo(fields(&f.selection_set.node, |f| {
+                leaf(
+                    f,
+                    match f.name.node.as_str() {
+                        "__typename" => PageInfo::Typename,
+                        "hasPreviousPage" => PageInfo::HasPreviousPage,
+                        "hasNextPage" => PageInfo::HasNextPage,
+                        "startCursor" => PageInfo::StartCursor,
+                        "endCursor" => PageInfo::EndCursor,
+                        _ => return None,
+                    },
+                )
+            })?),
+            "edges" => Conn::Edges(fields(&f.selection_set.node, |f| {
+                Some(match f.name.node.as_str() {
+                    "__typename" => leaf(f, Edge::Typename)?,
+                    "cursor" => leaf(f, Edge::Cursor)?,
+                    "node" => Edge::Node(node_fields(f, &mut needs)?),
+                    _ => return None,
+                })
+            })?),
+            "nodes" => Conn::Nodes(node_fields(f, &mut needs)?),
+            _ => return None,
+        })
+    })?;
+    Some(Plan {
+        operation_name: operation_name.map(str::to_string),
+        key: root.response_key().node.to_string(),
+        filter,
+        first,
+        after,
+        connection,
+        needs,
+    })
+}
+
+/// What a plan reads besides the page: the count and which child tables.
+#[derive(Default)]
+struct Needs {
+    count: bool,
+    payouts: bool,
+    caps: bool,
+    publisher_payouts: bool,
+}
+
+/// The fields selected on `campaign`'s type, each with its response key; `None` for a
+/// fragment, a directive, a repeated key or a field `compile_one` does not know.
+fn fields<T>(set: &SelectionSet, mut compile_one: impl FnMut(&Field) -> Option<T>) -> Option<Vec<(String, T)>> {
+    let mut out: Vec<(String, T)> = Vec::with_capacity(set.items.len());
+    for item in &set.items {
+        let Selection::Field(f) = &item.node else { return None };
+        let f = &f.node;
+        let key = f.response_key().node.as_str();
+        if !f.directives.is_empty() || out.iter().any(|(k, _)| k == key) {
+            return None;
+        }
+        out.push((key.to_string(), compile_one(f)?));
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `kind` for a field without arguments or selection.
+fn leaf<T>(f: &Field, kind: T) -> Option<T> {
+    (f.arguments.is_empty() && f.selection_set.node.items.is_empty()).then_some(kind)
+}
+
+fn node_fields(f: &Field, needs: &mut Needs) -> Option<Vec<(String, Node)>> {
+    if !f.arguments.is_empty() {
+        return None;
+    }
+    fields(&f.selection_set.node, |f| {
+        let simple = match f.name.node.as_str() {
+            "__typename" => Node::Typename,
+            "id" => Node::Id,
+            "integrationId" => Node::IntegrationId,
+            "externalId" => Node::ExternalId,
+            "title" => Node::Title,
+            "description" => Node::Description,
+            "descriptionText" => Node::DescriptionText,
+            "previewUrl" => Node::PreviewUrl,
+            "trackingUrl" => Node::TrackingUrl,
+            "impressionUrl" => Node::ImpressionUrl,
+            "thumbnailUrl" => Node::ThumbnailUrl,
+            "status" => Node::Status,
+            "pausedBy" => Node::PausedBy,
+            "upstreamStatus" => Node::UpstreamStatus,
+            "visibility" => Node::Visibility,
+            "category" => Node::Category,
+            "currency" => Node::Currency,
+            "revenue" => Node::Revenue,
+            "payout" => Node::Payout,
+            "payoutType" => Node::PayoutType,
+            "model" => Node::Model,
+            "objective" => Node::Objective,
+            "redirectType" => Node::RedirectType,
+            "expiresAt" => Node::ExpiresAt,
+            "exchangeRate" => Node::ExchangeRate,
+            "firstSeenAt" => Node::FirstSeenAt,
+            "lastSeenAt" => Node::LastSeenAt,
+            "consecutiveMisses" => Node::ConsecutiveMisses,
+            "vanishedAt" => Node::VanishedAt,
+            "updatedAt" => Node::UpdatedAt,
+            "countries" => Node::Countries,
+            "blockedCountries" => Node::BlockedCountries,
+            "os" => Node::Os,
+            "devices" => Node::Devices,
+            "lockedColumns" => Node::LockedColumns,
+            "provenance" => Node::Provenance,
+            "payouts" => {
+                needs.payouts = true;
+                return children(f, |name| {
+                    Some(match name {
+                        "__typename" => PayoutField::Typename,
+                        "country" => PayoutField::Country,
+                        "excludedCountries" => PayoutField::ExcludedCountries,
+                        "goal" => PayoutField::Goal,
+                        "goalName" => PayoutField::GoalName,
+                        "revenue" => PayoutField::Revenue,
+                        "payout" => PayoutField::Payout,
+                        "payoutType" => PayoutField::PayoutType,
+                        "currency" => PayoutField::Currency,
+                        _ => return None,
+                    })
+                })
+                .map(Node::Payouts);
+            }
+            "caps" => {
+                needs.caps = true;
+                return children(f, |name| {
+                    Some(match name {
+                        "__typename" => CapField::Typename,
+                        "source" => CapField::Source,
+                        "goal" => CapField::Goal,
+                        "event" => CapField::Event,
+                        "period" => CapField::Period,
+                        "value" => CapField::Value,
+                        "visibility" => CapField::Visibility,
+                        "counting" => CapField::Counting,
+                        "timezone" => CapField::Timezone,
+                        "overDelivery" => CapField::OverDelivery,
+                        _ => return None,
+                    })
+                })
+                .map(Node::Caps);
+            }
+            "publisherPayouts" => {
+                needs.publisher_payouts = true;
+                return children(f, |name| {
+                    Some(match name {
+                        "__typename" => PublisherPayoutField::Typename,
+                        "publisherId" => PublisherPayoutField::PublisherId,
+                        "payout" => PublisherPayoutField::Payout,
+                        "source" => PublisherPayoutField::Source,
+                        _ => return None,
+                    })
+                })
+                .map(Node::PublisherPayouts);
+            }
+            _ => return None,
+        };
+        leaf(f, simple)
+    })
+}
+
+/// The leaf fields of a child list (payouts, caps, publisher payouts).
+fn children<T>(f: &Field, kind: impl Fn(&str) -> Option<T>) -> Option<Vec<(String, T)>> {
+    if !f.arguments.is_empty() {
+        return None;
+    }
+    fields(&f.selection_set.node, |f| leaf(f, kind(f.name.node.as_str())?))
+}
+
+/// What one page holds once loaded.
+struct Loaded {
+    campaigns: Vec<Campaign>,
+    has_previous: bool,
+    has_next: bool,
+    total: u64,
+    payouts: HashMap<i64, Vec<CampaignPayout>>,
+    caps: HashMap<i64, Vec<CampaignCap>>,
+    publisher_payouts: HashMap<i64, Vec<CampaignPublisherPayout>>,
+}
+
+impl Plan {
+    /// The response body for this request, or `None`: the schema answers it instead (a
+    /// different operation name, an argument that does not coerce or is refused, a database
+    /// error).
+    pub async fn run(&self, state: &AppState, operation_name: Option<&str>, vars: &Variables) -> Option<Vec<u8>> {
+        if self.operation_name.as_deref() != operation_name || guard::check_variables(vars).is_some() {
+            return None;
+        }
+        let filter: Option<CampaignFilter> = self.filter.value(vars)?;
+        let first: Option<i32> = self.first.value(vars)?;
+        let after: Option<String> = self.after.value(vars)?;
+        let select = apply_filter(<domain::entity::campaign::Entity as sea_orm::EntityTrait>::find(), &filter.unwrap_or_default()).ok()?;
+        let page =
+            page_rows(state, select, domain::entity::campaign::Column::Id, first, after.as_deref(), false, self.needs.count).await.ok()?;
+        let ids: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+        let rows = ChildRows { db: state.db.clone() };
+        let (payouts, caps, publisher_payouts) = tokio::try_join!(
+            load(&rows, self.needs.payouts, &ids, PayoutsOf),
+            load(&rows, self.needs.caps, &ids, CapsOf),
+            load(&rows, self.needs.publisher_payouts, &ids, PublisherPayoutsOf),
+        )
+        .ok()?;
+        let loaded = Loaded {
+            campaigns: page.rows.into_iter().map(Campaign::from).collect(),
+            has_previous: page.has_previous,
+            has_next: page.has_next,
+            total: page.total,
+            payouts,
+            caps,
+            publisher_payouts,
+        };
+        let mut body = Vec::with_capacity(16 * 1024);
+        body.extend_from_slice(b"{\"data\":{");
+        serde_json::to_writer(&mut body, &self.key).ok()?;
+        body.push(b':');
+        serde_json::to_writer(&mut body, &Out { plan: self, page: &loaded }).ok()?;
+        body.extend_from_slice(b"}}");
+        Some(body)
+    }
+}
+
+/// One child table's rows for `ids` (one statement), converted as the schema converts them;
+/// nothing when the document does not select them.
+async fn load<K, M, T>(rows: &ChildRows, wanted: bool, ids: &[i64], key: fn(i64) -> K) -> Result<HashMap<i64, Vec<T>>, Arc<sea_orm::DbErr>>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + Copy + 'static,
+    ChildRows: async_graphql::dataloader::Loader<K, Value = Vec<M>, Error = Arc<sea_orm::DbErr>>,
+    T: From<M>,
+{
+    use async_graphql::dataloader::Loader;
+    if !wanted || ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let keys: Vec<K> = ids.iter().map(|i| key(*i)).collect();
+    let mut map = rows.load(&keys).await?;
+    Ok(ids.iter().filter_map(|i| map.remove(&key(*i)).map(|v| (*i, v.into_iter().map(T::from).collect()))).collect())
+}
+
+/// The connection, serialised in the plan's selection order.
+struct Out<'a> {
+    plan: &'a Plan,
+    page: &'a Loaded,
+}
+
+/// A list written from an iterator made on demand.
+struct Seq<F>(F);
+
+impl<F, I> Serialize for Seq<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq((self.0)())
+    }
+}
+
+/// An optional scalar as the schema writes it: null, or its `to_value`.
+fn opt<T: ScalarType>(v: &Option<T>) -> Value {
+    v.as_ref().map_or(Value::Null, ScalarType::to_value)
+}
+
+impl Serialize for Out<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (plan, page) = (self.plan, self.page);
+        let mut m = s.serialize_map(Some(plan.connection.len()))?;
+        for (k, f) in &plan.connection {
+            match f {
+                Conn::Typename => m.serialize_entry(k, "CampaignConnection")?,
+                Conn::TotalCount => m.serialize_entry(k, &page.total)?,
+                Conn::PageInfo(fs) => m.serialize_entry(k, &PageInfoOut { fields: fs, page })?,
+                Conn::Edges(fs) => m.serialize_entry(k, &Seq(|| page.campaigns.iter().map(|c| EdgeOut { fields: fs, c, page })))?,
+                Conn::Nodes(fs) => m.serialize_entry(k, &Seq(|| page.campaigns.iter().map(|c| NodeOut { fields: fs, c, page })))?,
+            }
+        }
+        m.end()
+    }
+}
+
+struct PageInfoOut<'a> {
+    fields: &'a [(String, PageInfo)],
+    page: &'a Loaded,
+}
+
+impl Serialize for PageInfoOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let page = self.page;
+        let mut m = s.serialize_map(Some(self.fields.len()))?;
+        for (k, f) in self.fields {
+            match f {
+                PageInfo::Typename => m.serialize_entry(k, "PageInfo")?,
+                PageInfo::HasPreviousPage => m.serialize_entry(k, &page.has_previous)?,
+                PageInfo::HasNextPage => m.serialize_entry(k, &page.has_next)?,
+                PageInfo::StartCursor => m.serialize_entry(k, &page.campaigns.first().map(|c| encode_cursor(c.row_id)))?,
+                PageInfo::EndCursor => m.serialize_entry(k, &page.campaigns.last().map(|c| encode_cursor(c.row_id)))?,
+            }
+        }
+        m.end()
+    }
+}
+
+struct EdgeOut<'a> {
+    fields: &'a [(String, Edge)],
+    c: &'a Campaign,
+    page: &'a Loaded,
+}
+
+impl Serialize for EdgeOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.fields.len()))?;
+        for (k, f) in self.fields {
+            match f {
+                Edge::Typename => m.serialize_entry(k, "CampaignEdge")?,
+                Edge::Cursor => m.serialize_entry(k, &encode_cursor(self.c.row_id))?,
+                Edge::Node(fs) => m.serialize_entry(k, &NodeOut { fields: fs, c: self.c, page: self.page })?,
+            }
+        }
+        m.end()
+    }
+}
+
+struct NodeOut<'a> {
+    fields: &'a [(String, Node)],
+    c: &'a Campaign,
+    page: &'a Loaded,
+}
+
+impl Serialize for NodeOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (c, page) = (self.c, self.page);
+        let mut m = s.serialize_map(Some(self.fields.len()))?;
+        for (k, f) in self.fields {
+            match f {
+                Node::Typename => m.serialize_entry(k, "Campaign")?,
+                Node::Id => m.serialize_entry(k, &ScalarType::to_value(&c.id))?,
+                Node::IntegrationId => m.serialize_entry(k, &ScalarType::to_value(&c.integration_id))?,
+                Node::ExternalId => m.serialize_entry(k, &c.external_id)?,
+                Node::Title => m.serialize_entry(k, &c.title)?,
+                Node::Description => m.serialize_entry(k, &c.description)?,
+                Node::DescriptionText => m.serialize_entry(k, &c.description_text)?,
+                Node::PreviewUrl => m.serialize_entry(k, &c.preview_url)?,
+                Node::TrackingUrl => m.serialize_entry(k, &c.tracking_url)?,
+                Node::ImpressionUrl => m.serialize_entry(k, &c.impression_url)?,
+                Node::ThumbnailUrl => m.serialize_entry(k, &c.thumbnail_url)?,
+                Node::Status => m.serialize_entry(k, &InputType::to_value(&c.status))?,
+                Node::PausedBy => m.serialize_entry(k, &c.paused_by)?,
+                Node::UpstreamStatus => m.serialize_entry(k, &c.upstream_status)?,
+                Node::Visibility => m.serialize_entry(k, &InputType::to_value(&c.visibility))?,
+                Node::Category => m.serialize_entry(k, &c.category)?,
+                Node::Currency => m.serialize_entry(k, &c.currency)?,
+                Node::Revenue => m.serialize_entry(k, &ScalarType::to_value(&c.revenue))?,
+                Node::Payout => m.serialize_entry(k, &ScalarType::to_value(&c.payout))?,
+                Node::PayoutType => m.serialize_entry(k, &InputType::to_value(&c.payout_type))?,
+                Node::Model => m.serialize_entry(k, &c.model)?,
+                Node::Objective => m.serialize_entry(k, &c.objective)?,
+                Node::RedirectType => m.serialize_entry(k, &c.redirect_type)?,
+                Node::ExpiresAt => m.serialize_entry(k, &opt(&c.expires_at))?,
+                Node::ExchangeRate => m.serialize_entry(k, &opt(&c.exchange_rate))?,
+                Node::FirstSeenAt => m.serialize_entry(k, &ScalarType::to_value(&c.first_seen_at))?,
+                Node::LastSeenAt => m.serialize_entry(k, &ScalarType::to_value(&c.last_seen_at))?,
+                Node::ConsecutiveMisses => m.serialize_entry(k, &c.consecutive_misses)?,
+                Node::VanishedAt => m.serialize_entry(k, &opt(&c.vanished_at))?,
+                Node::UpdatedAt => m.serialize_entry(k, &ScalarType::to_value(&c.updated_at))?,
+                Node::Countries => m.serialize_entry(k, &list(&c.json.countries))?,
+                Node::BlockedCountries => m.serialize_entry(k, &list(&c.json.blocked_countries))?,
+                Node::Os => m.serialize_entry(k, &list(&c.json.os))?,
+                Node::Devices => m.serialize_entry(k, &list(&c.json.devices))?,
+                Node::LockedColumns => m.serialize_entry(k, &list(&c.json.locked_columns))?,
+                Node::Provenance => m.serialize_entry(k, &c.provenance_json().to_graphql())?,
+                Node::Payouts(fs) => m.serialize_entry(k, &Seq(|| rows_of(&page.payouts, c).iter().map(|p| PayoutOut(fs, p))))?,
+                Node::Caps(fs) => m.serialize_entry(k, &Seq(|| rows_of(&page.caps, c).iter().map(|p| CapOut(fs, p))))?,
+                Node::PublisherPayouts(fs) => {
+                    m.serialize_entry(k, &Seq(|| rows_of(&page.publisher_payouts, c).iter().map(|p| PublisherPayoutOut(fs, p))))?
+                }
+            }
+        }
+        m.end()
+    }
+}
+
+/// A campaign's child rows (none: an empty list, as the schema answers).
+fn rows_of<'a, T>(rows: &'a HashMap<i64, Vec<T>>, c: &Campaign) -> &'a [T] {
+    rows.get(&c.row_id).map_or(&[], Vec::as_slice)
+}
+
+struct PayoutOut<'a>(&'a [(String, PayoutField)], &'a CampaignPayout);
+
+impl Serialize for PayoutOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.1;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, f) in self.0 {
+            match f {
+                PayoutField::Typename => m.serialize_entry(k, "CampaignPayout")?,
+                PayoutField::Country => m.serialize_entry(k, &p.country)?,
+                PayoutField::ExcludedCountries => m.serialize_entry(k, &p.excluded_countries)?,
+                PayoutField::Goal => m.serialize_entry(k, &p.goal)?,
+                PayoutField::GoalName => m.serialize_entry(k, &p.goal_name)?,
+                PayoutField::Revenue => m.serialize_entry(k, &ScalarType::to_value(&p.revenue))?,
+                PayoutField::Payout => m.serialize_entry(k, &ScalarType::to_value(&p.payout))?,
+                PayoutField::PayoutType => m.serialize_entry(k, &InputType::to_value(&p.payout_type))?,
+                PayoutField::Currency => m.serialize_entry(k, &p.currency)?,
+            }
+        }
+        m.end()
+    }
+}
+
+struct CapOut<'a>(&'a [(String, CapField)], &'a CampaignCap);
+
+impl Serialize for CapOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.1;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, f) in self.0 {
+            match f {
+                CapField::Typename => m.serialize_entry(k, "CampaignCap")?,
+                CapField::Source => m.serialize_entry(k, &c.source)?,
+                CapField::Goal => m.serialize_entry(k, &c.goal)?,
+                CapField::Event => m.serialize_entry(k, &InputType::to_value(&c.event))?,
+                CapField::Period => m.serialize_entry(k, &InputType::to_value(&c.period))?,
+                CapField::Value => m.serialize_entry(k, &ScalarType::to_value(&c.value))?,
+                CapField::Visibility => m.serialize_entry(k, &InputType::to_value(&c.visibility))?,
+                CapField::Counting => m.serialize_entry(k, &InputType::to_value(&c.counting))?,
+                CapField::Timezone => m.serialize_entry(k, &c.timezone)?,
+                CapField::OverDelivery => m.serialize_entry(k, &InputType::to_value(&c.over_delivery))?,
+            }
+        }
+        m.end()
+    }
+}
+
+struct PublisherPayoutOut<'a>(&'a [(String, PublisherPayoutField)], &'a CampaignPublisherPayout);
+
+impl Serialize for PublisherPayoutOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let p = self.1;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, f) in self.0 {
+            match f {
+                PublisherPayoutField::Typename => m.serialize_entry(k, "CampaignPublisherPayout")?,
+                PublisherPayoutField::PublisherId => m.serialize_entry(k, &ScalarType::to_value(&p.publisher_id))?,
+                PublisherPayoutField::Payout => m.serialize_entry(k, &ScalarType::to_value(&p.payout))?,
+                PublisherPayoutField::Source => m.serialize_entry(k, &p.source)?,
+            }
+        }
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node_keys(plan: &Plan) -> Vec<&str> {
+        match &plan.connection[0].1 {
+            Conn::Nodes(fs) => fs.iter().map(|(k, _)| k.as_str()).collect(),
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn plans_keep_the_selection_order_and_aliases() {
+        let p = compile("{ campaigns { nodes { payouts { revenue } caps { value } t: title } } }", None).expect("compiles");
+        assert_eq!(node_keys(&p), ["payouts", "caps", "t"]);
+        for q in [
+            "{ campaigns { __typename totalCount } }",
+            "{ campaigns { pageInfo { __typename hasPreviousPage hasNextPage startCursor endCursor } } }",
+            "{ campaigns { edges { __typename cursor node { id } } } }",
+            "{ campaigns { nodes { __typename id integrationId externalId title description descriptionText previewUrl trackingUrl } } }",
+            "{ campaigns { nodes { impressionUrl thumbnailUrl status pausedBy upstreamStatus visibility category currency revenue payout payoutType model } } }",
+            "{ campaigns { nodes { objective redirectType expiresAt exchangeRate firstSeenAt lastSeenAt consecutiveMisses vanishedAt updatedAt countries } } }",
+            "{ campaigns { nodes { blockedCountries os devices lockedColumns provenance } } }",
+            "{ campaigns { nodes { payouts { __typename country excludedCountries goal goalName revenue payout payoutType currency } } } }",
+            "{ campaigns { nodes { caps { __typename source goal event period value visibility counting timezone overDelivery } } } }",
+            "{ campaigns { nodes { publisherPayouts { __typename publisherId payout source } } } }",
+            "query Q($first: Int, $after: String, $filter: CampaignFilter) { campaigns(first: $first, after: $after, filter: $filter) { totalCount } }",
+        ] {
+            assert!(compile(q, None).is_some(), "{q}");
+        }
+        assert!(compile("{ campaigns { nodes { ...F } } } fragment F on Campaign { id }", None).is_none(), "fragments");
+        assert!(compile("{ campaigns { nodes { id @skip(if: true) } } }", None).is_none(), "directives");
+        assert!(compile("{ campaigns { nodes { id id } } }", None).is_none(), "a repeated key");
+        assert!(compile("{ campaigns(filter: {status: $s}) { nodes { id } } }", None).is_none(), "a variable inside a literal");
+        assert!(compile("{ campaigns { nodes { id } } integrations { nodes { id } } }", None).is_none(), "two root fields");
+        assert!(compile("mutation { campaigns { nodes { id } } }", None).is_none(), "a mutation");
+        assert!(compile("{ campaigns { nodes { notAField } } }", None).is_none(), "an unknown field");
+    }
+}
