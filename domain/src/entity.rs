@@ -104,7 +104,8 @@ pub mod integration {
 
 pub mod campaign {
     use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    /// (`Default`: the compiled campaign pages decode only the columns a query reads.)
+    #[derive(Clone, Debug, Default, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "campaigns")]
     pub struct Model {
         #[sea_orm(primary_key)]

@@ -128,10 +128,52 @@ pub(crate) struct PageRows<M> {
     pub total: u64,
 }
 
+/// A page's statement before it runs: [`page_rows`] runs it as it is, the compiled campaign
+/// pages choose its columns first.
+pub(crate) struct PageQuery<E: EntityTrait> {
+    /// `first + 1` rows after the cursor, in id order: one more than the page tells whether
+    /// another page follows.
+    pub select: Select<E>,
+    pub first: usize,
+    pub has_previous: bool,
+}
+
+impl<E: EntityTrait> PageQuery<E> {
+    /// The page from the statement's rows (`first + 1` at most).
+    pub fn page<M>(&self, mut rows: Vec<M>, total: u64) -> PageRows<M> {
+        let has_next = rows.len() > self.first;
+        rows.truncate(self.first);
+        PageRows { rows, has_previous: self.has_previous, has_next, total }
+    }
+}
+
 /// Keyset pagination on the id column: `first` rows (default 50, at most
-/// `gateway.max_page_size`) after the cursor, newest first when `desc`; the filtered table
-/// is counted only when `count` (the client selected `totalCount`).
-#[allow(clippy::too_many_arguments)]
+/// `gateway.max_page_size`) after the cursor, newest first when `desc`.
+pub(crate) fn page_query<E: EntityTrait>(
+    state: &AppState,
+    select: Select<E>,
+    id_col: E::Column,
+    first: Option<i32>,
+    after: Option<&str>,
+    desc: bool,
+) -> async_graphql::Result<PageQuery<E>> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let max = state.config.gateway.max_page_size as i32;
+    let first = first.unwrap_or(50);
+    if first < 0 || first > max {
+        return Err(error::field("first", format!("first must be between 0 and {max}")));
+    }
+    let mut q = select;
+    if let Some(a) = after {
+        let id = decode_cursor(a)?;
+        q = if desc { q.filter(id_col.lt(id)) } else { q.filter(id_col.gt(id)) };
+    }
+    q = if desc { q.order_by_desc(id_col) } else { q.order_by_asc(id_col) };
+    Ok(PageQuery { select: q.limit(first as u64 + 1), first: first as usize, has_previous: after.is_some() })
+}
+
+/// [`page_query`]'s page, the filtered table counted only when `count` (the client selected
+/// `totalCount`).
 pub(crate) async fn page_rows<E>(
     state: &AppState,
     select: Select<E>,
@@ -146,23 +188,14 @@ where
     E::Model: Sync + Send,
 {
     use error::OrInternal;
-    use sea_orm::{ColumnTrait, QueryFilter};
-    let max = state.config.gateway.max_page_size as i32;
-    let first = first.unwrap_or(50);
-    if first < 0 || first > max {
-        return Err(error::field("first", format!("first must be between 0 and {max}")));
-    }
-    let total = if count { select.clone().count(&state.db).await.or_internal()? } else { 0 };
-    let mut q = select;
-    if let Some(a) = after {
-        let id = decode_cursor(a)?;
-        q = if desc { q.filter(id_col.lt(id)) } else { q.filter(id_col.gt(id)) };
-    }
-    q = if desc { q.order_by_desc(id_col) } else { q.order_by_asc(id_col) };
-    let mut rows = q.limit(first as u64 + 1).all(&state.db).await.or_internal()?;
-    let has_next = rows.len() > first as usize;
-    rows.truncate(first as usize);
-    Ok(PageRows { rows, has_previous: after.is_some(), has_next, total })
+    let all = count.then(|| select.clone());
+    let page = page_query(state, select, id_col, first, after, desc)?;
+    let total = match all {
+        Some(all) => all.count(&state.db).await.or_internal()?,
+        None => 0,
+    };
+    let rows = page.select.clone().all(&state.db).await.or_internal()?;
+    Ok(page.page(rows, total))
 }
 
 /// Keyset pagination on the id column ([`page_rows`]) as a Relay connection with
