@@ -53,7 +53,7 @@ pub struct GatewayConfig {
     #[serde(with = "humantime_serde")]
     pub event_poll_interval: Duration,
     /// Answer `campaigns` pages the schema has answered once by a compiled plan (the same
-    /// statements and values, without resolving field by field); off: always the resolvers.
+    /// values from one statement, without resolving field by field); off: always the resolvers.
     pub compiled_queries: bool,
 }
 

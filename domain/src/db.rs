@@ -38,11 +38,12 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     }
     let mut opt = ConnectOptions::new(url.to_owned());
     opt.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
-    // A pooled connection is pinged before use only after it sat idle (when a server, proxy or
-    // firewall may have dropped it): pinging on every acquire, sea-orm's default, doubled the
-    // round trips of every short statement (compiled campaigns pages: 2,133 -> 2,436 req/s,
-    // BENCHMARKS.md).
-    opt.test_before_acquire_if_idle_for(Duration::from_secs(30));
+    // A pooled connection is pinged before use only after it sat idle for a second: pinging on
+    // every acquire, sea-orm's default, doubled the round trips of every short statement
+    // (compiled campaigns pages: 2,133 -> 2,436 req/s, BENCHMARKS.md). Under load connections
+    // are reused within milliseconds and never pinged; a quiet process still finds the
+    // connections a database restart or a proxy dropped before using them.
+    opt.test_before_acquire_if_idle_for(Duration::from_secs(1));
     if url.starts_with("sqlite:") {
         if let Some(path) = sqlite_path(url)
             && let Some(parent) = std::path::Path::new(&path).parent()

@@ -423,6 +423,23 @@ async fn compiled_pages_answer_what_the_schema_answers() {
                 (json!({"filter": {"status": "GONE"}}), false),
                 (json!({"filter": {"integrationId": "x"}}), false),
                 (json!({"filter": {"search": "nul\u{0}byte"}}), false),
+                // A key CampaignFilter does not have: validation refuses it (parse alone would
+                // ignore it and serve the unfiltered page).
+                (json!({"filter": {"stauts": "PAUSED"}}), false),
+                (json!({"filter": {"integration_id": id}}), false),
+            ],
+        ),
+        (
+            "query CompiledNested($id: ID!, $s: CampaignStatus) { campaigns(filter: {integrationId: $id, status: $s}) { totalCount
+               nodes { externalId status } } }"
+                .into(),
+            Some("CompiledNested"),
+            vec![
+                (json!({"id": id}), true),
+                (json!({"id": id, "s": "PENDING"}), true),
+                (json!({"id": id, "s": null}), true),
+                (json!({"id": "x"}), false),
+                (json!({"s": "ACTIVE"}), false),
             ],
         ),
         (

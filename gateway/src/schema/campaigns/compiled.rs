@@ -46,12 +46,14 @@ use crate::{
     schema::{encode_cursor, page_query},
 };
 
-/// Most bytes of document text remembered (compiled or known not to compile), each entry
-/// weighed as its text plus [`ENTRY_BYTES`]: a caller sending large distinct documents evicts
-/// older ones instead of growing the gateway.
+/// Most bytes remembered (documents compiled or known not to compile), each entry weighed as
+/// its text, [`ENTRY_BYTES`] and [`FIELD_BYTES`] per compiled field: a caller sending large
+/// distinct documents evicts older ones instead of growing the gateway.
 const REMEMBERED_BYTES: u64 = 8 << 20;
-/// What an entry costs besides its text (the plan, the cache's own bookkeeping), roughly.
+/// What an entry costs besides its text and fields (the cache's own bookkeeping), roughly.
 const ENTRY_BYTES: u32 = 1024;
+/// What one compiled field costs (its response key and kind), roughly.
+const FIELD_BYTES: u32 = 128;
 
 /// The compiled documents, by their text.
 #[derive(Clone)]
@@ -62,7 +64,13 @@ impl Default for Plans {
         Self(
             moka::sync::Cache::builder()
                 .max_capacity(REMEMBERED_BYTES)
-                .weigher(|query: &String, _| u32::try_from(query.len()).unwrap_or(u32::MAX).saturating_add(ENTRY_BYTES))
+                .weigher(|query: &String, plan: &Option<Arc<Plan>>| {
+                    let fields = plan.as_ref().map_or(0, |p| p.fields);
+                    u32::try_from(query.len())
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(ENTRY_BYTES)
+                        .saturating_add(u32::try_from(fields).unwrap_or(u32::MAX).saturating_mul(FIELD_BYTES))
+                })
                 .build(),
         )
     }
@@ -89,42 +97,60 @@ impl Plans {
     }
 }
 
-/// An argument of `campaigns`: absent, written in the document, or a variable.
+/// A variable of the operation, with the value async-graphql takes when the request does not
+/// give it: the definition's default, else null for a nullable type, else none (the schema
+/// answers with its error).
+struct Var {
+    name: Name,
+    default: Option<Value>,
+    nullable: bool,
+}
+
+/// An argument of `campaigns`: absent, or as written in the document (a constant, a variable,
+/// or an object with variables inside, as `filter: {integrationId: $id}`).
 enum Arg {
     Absent,
-    Literal(Value),
-    /// `default`: the value when the request does not give the variable, as async-graphql
-    /// takes it (the definition's default, else null for a nullable type, else none: the
-    /// schema answers with its error).
-    Variable {
-        name: Name,
-        default: Option<Value>,
-        nullable: bool,
-    },
+    Given(async_graphql_value::Value),
 }
+
+/// The fields of `CampaignFilter`: a variable's object with any other key is refused by the
+/// schema's validation (`CampaignFilter::parse` alone would ignore it), so the plan hands it
+/// back. `tests::the_filter_fields_are_the_schemas` keeps the list true.
+const FILTER_FIELDS: [&str; 6] = ["integrationId", "status", "country", "model", "search", "externalIds"];
 
 impl Arg {
     /// The argument's value for these variables, coerced as the schema coerces it; `None`
-    /// when it does not coerce (the schema then answers, with its own error).
-    fn value<T: InputType>(&self, vars: &Variables) -> Option<T> {
+    /// when it does not coerce, has an object key outside `keys` (when given), or needs a
+    /// variable the request does not give (the schema then answers, with its own error).
+    fn value<T: InputType>(&self, defs: &[Var], vars: &Variables, keys: Option<&[&str]>) -> Option<T> {
         let v = match self {
             Arg::Absent => None,
-            Arg::Literal(v) => Some(v.clone()),
-            Arg::Variable { name, default, nullable } => {
-                let v = vars.get(name).cloned().or_else(|| default.clone())?;
-                if v == Value::Null && !nullable {
-                    return None;
-                }
-                Some(v)
-            }
+            Arg::Given(v) => Some(
+                v.clone()
+                    .into_const_with(|name| {
+                        let def = defs.iter().find(|d| d.name == name).ok_or(())?;
+                        let v = vars.get(&name).cloned().or_else(|| def.default.clone()).ok_or(())?;
+                        if v == Value::Null && !def.nullable { Err(()) } else { Ok(v) }
+                    })
+                    .ok()?,
+            ),
         };
+        if let (Some(Value::Object(m)), Some(keys)) = (&v, keys)
+            && m.keys().any(|k| !keys.contains(&k.as_str()))
+        {
+            return None;
+        }
         T::parse(v).ok()
     }
 }
 
 /// A compiled `campaigns` document.
 pub struct Plan {
+    /// Fields compiled, at every level (the plan's weight in [`Plans`]).
+    fields: usize,
     operation_name: Option<String>,
+    /// The operation's variables.
+    vars: Vec<Var>,
     /// The response key of `campaigns`.
     key: String,
     filter: Arg,
@@ -259,14 +285,7 @@ fn compile(query: &str, operation_name: Option<&str>) -> Option<Plan> {
     }
     let (mut filter, mut first, mut after) = (Arg::Absent, Arg::Absent, Arg::Absent);
     for (name, value) in &root.arguments {
-        let arg = match &value.node {
-            async_graphql_value::Value::Variable(v) => {
-                let def = op.variable_definitions.iter().find(|d| d.node.name.node == *v)?;
-                Arg::Variable { name: v.clone(), default: def.node.default_value().cloned(), nullable: def.node.var_type.node.nullable }
-            }
-            // A variable nested in a literal (`filter: {status: $s}`) is not compiled.
-            other => Arg::Literal(other.clone().into_const()?),
-        };
+        let arg = Arg::Given(value.node.clone());
         match name.node.as_str() {
             "filter" => filter = arg,
             "first" => first = arg,
@@ -307,8 +326,18 @@ fn compile(query: &str, operation_name: Option<&str>) -> Option<Plan> {
             _ => return None,
         })
     })?;
+    let vars = op
+        .variable_definitions
+        .iter()
+        .map(|d| Var { name: d.node.name.node.clone(), default: d.node.default_value().cloned(), nullable: d.node.var_type.node.nullable })
+        .collect();
+    fn count(set: &SelectionSet) -> usize {
+        set.items.iter().map(|i| if let Selection::Field(f) = &i.node { 1 + count(&f.node.selection_set.node) } else { 0 }).sum()
+    }
     Some(Plan {
+        fields: count(&root.selection_set.node),
         operation_name: operation_name.map(str::to_string),
+        vars,
         key: root.response_key().node.to_string(),
         filter,
         first,
@@ -605,14 +634,14 @@ impl Plan {
         if self.operation_name.as_deref() != operation_name || guard::check_variables(vars).is_some() {
             return None;
         }
-        let filter: Option<CampaignFilter> = self.filter.value(vars)?;
-        let first: Option<i32> = self.first.value(vars)?;
-        let after: Option<String> = self.after.value(vars)?;
+        let filter: Option<CampaignFilter> = self.filter.value(&self.vars, vars, Some(&FILTER_FIELDS))?;
+        let first: Option<i32> = self.first.value(&self.vars, vars, None)?;
+        let after: Option<String> = self.after.value(&self.vars, vars, None)?;
         let all = apply_filter(campaign::Entity::find(), &filter.unwrap_or_default()).ok()?;
         let query = page_query(state, all.clone(), campaign::Column::Id, first, after.as_deref(), false).ok()?;
         let backend = state.db.get_database_backend();
         let statement = self.statement(query.select.clone(), backend)?.build(backend);
-        let (total, rows) = tokio::try_join!(
+        let loaded = tokio::try_join!(
             async {
                 match self.needs.count {
                     true => all.count(&state.db).await,
@@ -621,8 +650,15 @@ impl Plan {
             },
             state.db.query_all_raw(statement),
         )
-        .ok()?;
-        let rows = rows.iter().map(|r| self.row(r)).collect::<Result<Vec<Row>, sea_orm::DbErr>>().ok()?;
+        .and_then(|(total, rows)| Ok((total, rows.iter().map(|r| self.row(r)).collect::<Result<Vec<Row>, sea_orm::DbErr>>()?)));
+        let (total, rows) = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // The schema answers instead, with its own error if the database has one.
+                tracing::debug!(error = %e, "a compiled campaigns page stepped aside");
+                return None;
+            }
+        };
         let page = query.page(rows, total);
         let loaded = Loaded { rows: page.rows, has_previous: page.has_previous, has_next: page.has_next, total: page.total };
         let mut body = Vec::with_capacity(16 * 1024);
@@ -917,6 +953,24 @@ impl Serialize for PublisherPayoutOut<'_> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_filter_fields_are_the_schemas() {
+        let sdl = crate::sdl();
+        let block = sdl.split("input CampaignFilter {").nth(1).and_then(|b| b.split('}').next()).expect("CampaignFilter in the SDL");
+        let mut in_doc = false;
+        let mut fields = vec![];
+        for line in block.lines().map(str::trim) {
+            if line.starts_with("\"\"\"") {
+                in_doc = !(in_doc || line.len() > 3 && line.ends_with("\"\"\""));
+                continue;
+            }
+            if !in_doc && let Some((name, _)) = line.split_once(':') {
+                fields.push(name.trim().to_string());
+            }
+        }
+        assert_eq!(fields, FILTER_FIELDS);
+    }
+
     fn node_keys(plan: &Plan) -> Vec<&str> {
         match &plan.connection[0].1 {
             Conn::Nodes(fs) => fs.iter().map(|(k, _)| k.as_str()).collect(),
@@ -946,7 +1000,10 @@ mod tests {
         assert!(compile("{ campaigns { nodes { ...F } } } fragment F on Campaign { id }", None).is_none(), "fragments");
         assert!(compile("{ campaigns { nodes { id @skip(if: true) } } }", None).is_none(), "directives");
         assert!(compile("{ campaigns { nodes { id id } } }", None).is_none(), "a repeated key");
-        assert!(compile("{ campaigns(filter: {status: $s}) { nodes { id } } }", None).is_none(), "a variable inside a literal");
+        assert!(
+            compile("query($s: CampaignStatus) { campaigns(filter: {status: $s}) { nodes { id } } }", None).is_some(),
+            "a variable in a literal"
+        );
         assert!(compile("{ campaigns { nodes { id } } integrations { nodes { id } } }", None).is_none(), "two root fields");
         assert!(compile("mutation { campaigns { nodes { id } } }", None).is_none(), "a mutation");
         assert!(compile("{ campaigns { nodes { notAField } } }", None).is_none(), "an unknown field");
