@@ -43,7 +43,7 @@ use domain::entity::{campaign, campaign_cap, campaign_payout, campaign_publisher
 use super::{Campaign, CampaignCap, CampaignFilter, CampaignPayout, CampaignPublisherPayout, apply_filter, list};
 use crate::{
     AppState, guard,
-    schema::{encode_cursor, page_query},
+    schema::{PageRows, encode_cursor, page_query},
 };
 
 /// Most bytes remembered (documents compiled or known not to compile), each entry weighed as
@@ -491,12 +491,7 @@ fn children<T>(f: &Field, kind: impl Fn(&str) -> Option<T>) -> Option<Vec<(Strin
 }
 
 /// What one page holds once loaded.
-struct Loaded {
-    rows: Vec<Row>,
-    has_previous: bool,
-    has_next: bool,
-    total: u64,
-}
+type Loaded = PageRows<Row>;
 
 /// A campaign with its child rows (empty when not selected).
 struct Row {
@@ -659,8 +654,7 @@ impl Plan {
                 return None;
             }
         };
-        let page = query.page(rows, total);
-        let loaded = Loaded { rows: page.rows, has_previous: page.has_previous, has_next: page.has_next, total: page.total };
+        let loaded: Loaded = query.page(rows, total);
         let mut body = Vec::with_capacity(16 * 1024);
         body.extend_from_slice(b"{\"data\":{");
         serde_json::to_writer(&mut body, &self.key).ok()?;
