@@ -23,9 +23,11 @@
 //!   conversions (`Campaign::from`, the child rows' `From`, the scalars' `to_value`) and are
 //!   written straight to the response bytes, in selection order (async-graphql writes an
 //!   object's keys in the order its fields finish resolving).
-//! - **Falling back**: a variable that does not coerce or carries text the guard refuses, an
-//!   argument error (`first` out of range, a bad cursor, a bad country) or a database error:
-//!   the plan steps aside and the schema answers, with its usual coded error.
+//! - **Falling back**: a variable that does not coerce, carries text the guard refuses or
+//!   gives `filter` a key `CampaignFilter` does not have (the schema's validation refuses it;
+//!   `CampaignFilter::parse` would ignore it), an argument error (`first` out of range, a bad
+//!   cursor, a bad country) or a database error: the plan steps aside and the schema answers,
+//!   with its usual coded error.
 //!
 //! `gateway.compiled_queries = false` turns it off. The e2e test
 //! `api::compiled_pages_answer_what_the_schema_answers` compares both paths' answers.
