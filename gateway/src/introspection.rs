@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 
 /// Type-system list fields allowed inside one another on any path.
 pub const MAX_NESTED_LISTS: usize = 3;
@@ -32,19 +32,7 @@ pub fn is_bounded_introspection(query: &str, operation: Option<&str>) -> bool {
         return false;
     }
     let Ok(doc) = async_graphql::parser::parse_query(query) else { return false };
-    let op = match (&doc.operations, operation) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.iter().find(|(n, _)| n.as_str() == name) {
-            Some((_, op)) => op,
-            None => return false,
-        },
-        // A named operation alone in its document is one of "several" to the parser.
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
-            Some(op) => op,
-            None => return false,
-        },
-        (DocumentOperations::Multiple(_), None) => return false,
-    };
+    let Some(op) = crate::schema::operation(&doc, operation) else { return false };
     let top = &op.node.selection_set.node;
     let only_introspection = top.items.iter().all(|s| match &s.node {
         Selection::Field(f) => f.node.name.node.starts_with("__"),

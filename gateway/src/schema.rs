@@ -77,6 +77,22 @@ pub fn sdl() -> String {
     builder().finish().sdl()
 }
 
+/// The operation of `doc` a request with `name` runs, as async-graphql picks it: the only one,
+/// or the one named (a named operation alone in its document is one of "several" to the
+/// parser, so it runs without a name too).
+pub(crate) fn operation<'a>(
+    doc: &'a async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
 /// A case-insensitive "contains" pattern for a search box: `%`, `_` and `\` in what the user
 /// typed match themselves (escaped with `\`, declared with ESCAPE on every backend), so
 /// searching "50%_off" finds that text and not every title.

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use async_graphql::{
     InputType, Name, ScalarType, Value, Variables,
-    parser::types::{DocumentOperations, Field, OperationType, Selection, SelectionSet},
+    parser::types::{Field, OperationType, Selection, SelectionSet},
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -268,14 +268,7 @@ fn compile(query: &str, operation_name: Option<&str>) -> Option<Plan> {
     if !doc.fragments.is_empty() {
         return None;
     }
-    // (A named operation is parsed into `Multiple`, even alone.)
-    let op = match (&doc.operations, operation_name) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
-        _ => return None,
-    };
-    let op = &op.node;
+    let op = &crate::schema::operation(&doc, operation_name)?.node;
     if op.ty != OperationType::Query || !op.directives.is_empty() {
         return None;
     }
