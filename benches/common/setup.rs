@@ -40,8 +40,13 @@ impl Databases {
         }
     }
 
-    /// Drops every PostgreSQL database `fresh` made.
+    /// Drops every PostgreSQL database `fresh` made, unless `OB_BENCH_KEEP` is set (to study
+    /// the tables afterwards with `psql` or `pgbench`).
     pub async fn drop_all(&self) -> anyhow::Result<()> {
+        if std::env::var_os("OB_BENCH_KEEP").is_some() {
+            eprintln!("kept: {}", self.made.join(", "));
+            return Ok(());
+        }
         if let Some(admin) = &self.admin {
             let db = domain::db::connect(admin).await?;
             for name in &self.made {

@@ -4,7 +4,7 @@
 
 use async_graphql::Context;
 use domain::{crypto::hash_token, db::now, entity::api_token, model::Role};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::error::{FORBIDDEN, UNAUTHENTICATED, coded};
 
@@ -31,39 +31,49 @@ pub enum Auth {
     Invalid,
 }
 
+/// The token a request carries (`Bearer ` prefix optional), if any.
+pub fn presented(token: Option<&str>) -> Option<&str> {
+    let token = token.map(str::trim).filter(|t| !t.is_empty())?;
+    Some(token.strip_prefix("Bearer ").or_else(|| token.strip_prefix("bearer ")).unwrap_or(token).trim())
+}
+
 /// Looks the token up by hash. Unknown or revoked tokens are `Invalid`.
 pub async fn authenticate(db: &DatabaseConnection, token: Option<&str>) -> Auth {
-    let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
+    let Some(token) = presented(token) else {
         return Auth::Missing;
     };
-    let token = token.strip_prefix("Bearer ").or_else(|| token.strip_prefix("bearer ")).unwrap_or(token).trim();
     let found = api_token::Entity::find()
         .filter(api_token::Column::TokenHash.eq(hash_token(token)))
         .filter(api_token::Column::RevokedAt.is_null())
         .one(db)
         .await;
     match found {
-        Ok(Some(t)) => {
-            let Some(role) = Role::parse(&t.role) else { return Auth::Invalid };
-            // Last-used is informative: written at most once a minute per token, off the request
-            // path, so reads never commit a write or queue on the token's row lock.
-            let stale = t.last_used_at.is_none_or(|at| now() - at > chrono::Duration::seconds(60));
-            if stale {
-                let db = db.clone();
-                let mut am: api_token::ActiveModel = t.clone().into();
-                am.last_used_at = Set(Some(now()));
-                tokio::spawn(async move {
-                    let _ = am.update(&db).await;
-                });
-            }
-            Auth::Caller(Caller { token_id: t.id, name: t.name, role })
-        }
+        Ok(Some(t)) => admit(db, t.id, t.name, &t.role, t.last_used_at),
         Ok(None) => Auth::Invalid,
         Err(e) => {
             tracing::error!(error = %e, "token lookup failed");
             Auth::Invalid
         }
     }
+}
+
+/// The caller of a current (found, not revoked) token row: `Invalid` for a role this build
+/// does not know. Touches the token's last-used time when it is a minute old.
+pub fn admit(db: &DatabaseConnection, id: i64, name: String, role: &str, last_used_at: Option<chrono::DateTime<chrono::Utc>>) -> Auth {
+    let Some(role) = Role::parse(role) else { return Auth::Invalid };
+    // Last-used is informative: written at most once a minute per token, off the request path,
+    // so reads never commit a write or queue on the token's row lock.
+    if last_used_at.is_none_or(|at| now() - at > chrono::Duration::seconds(60)) {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let _ = api_token::Entity::update_many()
+                .col_expr(api_token::Column::LastUsedAt, sea_orm::sea_query::Expr::value(now()))
+                .filter(api_token::Column::Id.eq(id))
+                .exec(&db)
+                .await;
+        });
+    }
+    Auth::Caller(Caller { token_id: id, name, role })
 }
 
 fn caller<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Caller> {

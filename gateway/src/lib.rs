@@ -186,36 +186,36 @@ enum Answer {
 
 async fn execute(state: &AppState, schemas: &Schemas, headers: &HeaderMap, req: async_graphql::Request) -> (Answer, Operation) {
     let t = std::time::Instant::now();
-    let auth = auth::authenticate(&state.db, bearer(headers).as_deref()).await;
+    let token = bearer(headers);
+    // A caller's introspection (GraphiQL's, codegen's) is never refused by the depth limit on
+    // its own queries; it is bounded by the complexity limit and by how deep it nests
+    // type-system lists. Without a token the schema is not read at all.
+    let introspecting = introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref());
+    // A `campaigns` page the schema answered before runs its compiled plan (see
+    // `schema::campaigns::compiled`), which checks the token in the page's own statement; a
+    // document not yet answered is learned after the schema answers it without error.
+    let compiling = !introspecting && state.config.gateway.compiled_queries;
+    if compiling
+        && let Some(token) = auth::presented(token.as_deref())
+        && let Some(Some(plan)) = schemas.plans.get(&req.query)
+        && let Some(body) = plan.run(state, token, req.operation_name.as_deref(), &req.variables).await
+    {
+        let operation = domain::metrics::operation_label(req.operation_name.as_deref().or_else(|| first_operation_name(&req.query)));
+        metrics::counter!(domain::metrics::GRAPHQL_COMPILED, "operation" => operation.clone()).increment(1);
+        metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => "ok")
+            .record(t.elapsed().as_secs_f64());
+        return (Answer::Compiled(body), Operation(operation));
+    }
+    let auth = auth::authenticate(&state.db, token.as_deref()).await;
     // Only an authenticated caller's operation names become labels: anyone else could fill the
     // bounded set with junk.
     let operation = match &auth {
         Auth::Caller(_) => domain::metrics::operation_label(req.operation_name.as_deref().or_else(|| first_operation_name(&req.query))),
         _ => "unauthenticated".to_string(),
     };
-    // A caller's introspection (GraphiQL's, codegen's) is never refused by the depth limit on
-    // its own queries; it is bounded by the complexity limit and by how deep it nests
-    // type-system lists. Without a token the schema is not read at all.
-    let introspecting = introspection::is_bounded_introspection(&req.query, req.operation_name.as_deref());
-    // A `campaigns` page the schema answered before runs its compiled plan (see
-    // `schema::campaigns::compiled`); a document not yet answered is learned after the schema
-    // answers it without error.
-    let mut learn = None;
-    if matches!(auth, Auth::Caller(_)) && !introspecting && state.config.gateway.compiled_queries {
-        match schemas.plans.get(&req.query) {
-            Some(Some(plan)) => {
-                if let Some(body) = plan.run(state, req.operation_name.as_deref(), &req.variables).await {
-                    metrics::counter!(domain::metrics::GRAPHQL_COMPILED, "operation" => operation.clone()).increment(1);
-                    metrics::histogram!(domain::metrics::GRAPHQL_SECONDS, "operation" => operation.clone(), "outcome" => "ok")
-                        .record(t.elapsed().as_secs_f64());
-                    return (Answer::Compiled(body), Operation(operation));
-                }
-            }
-            Some(None) => {}
-            None if schema::Plans::may_compile(&req.query) => learn = Some((req.query.clone(), req.operation_name.clone())),
-            None => {}
-        }
-    }
+    let learn =
+        (compiling && matches!(auth, Auth::Caller(_)) && schemas.plans.get(&req.query).is_none() && schema::Plans::may_compile(&req.query))
+            .then(|| (req.query.clone(), req.operation_name.clone()));
     // One batch loader per request: child rows are never cached across requests.
     let loader = async_graphql::dataloader::DataLoader::new(schema::ChildRows { db: state.db.clone() }, tokio::spawn);
     let resp = match &auth {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{App, code};
+use crate::harness::{App, code, eventually};
 
 pub const SECRET: &str = "ef-secret-key-1234567890";
 
@@ -539,4 +539,73 @@ async fn compiled_pages_answer_what_the_schema_answers() {
     assert_eq!(n[2]["payouts"][0]["excludedCountries"], json!(["CN", "IN"]));
     assert_eq!(n[1]["exchangeRate"], "1.0825");
     assert_eq!(n[2]["title"], "Ünïcødé ✓ 🚀 </script>");
+}
+
+/// A compiled page checks its caller's token in its own statement (one round trip, no cache):
+/// a current token of any role gets the plan's answer (an empty page too) and has its
+/// last-used time touched; a token revoked a moment ago, an unknown one, one whose role this
+/// build does not know and none get the schema's UNAUTHENTICATED, and never make the database
+/// count.
+#[tokio::test]
+async fn compiled_pages_check_the_token_in_their_own_statement() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = App::start(false).await;
+    let (id, _) = everflow_integration(&app, "https://api.eflow.test").await;
+    let integration: i64 = id.parse().expect("id");
+    let p = app.ok("mutation { createPublisher(input: {name: \"Pub\"}) { id } }", json!({})).await;
+    let publisher: i64 = p["createPublisher"]["id"].as_str().and_then(|s| s.parse().ok()).expect("publisher id");
+    varied_campaigns(&app, integration, publisher).await;
+    let (viewer, token) = domain::tokens::create(&app.db, "reader", domain::model::Role::Viewer).await.expect("token");
+    let (odd, odd_token) = domain::tokens::create(&app.db, "odd", domain::model::Role::Viewer).await.expect("token");
+    domain::entity::api_token::Entity::update_many()
+        .col_expr(domain::entity::api_token::Column::Role, sea_orm::sea_query::Expr::value("auditor"))
+        .filter(domain::entity::api_token::Column::Id.eq(odd.id))
+        .exec(&app.db)
+        .await
+        .expect("a role this build does not know");
+    let page =
+        json!({"query": "query TokenPage { campaigns(first: 3) { totalCount nodes { externalId title } } }", "operationName": "TokenPage"});
+    let empty = json!({"query": "query TokenEmpty { campaigns(filter: {search: \"no such offer\"}) { nodes { id } } }", "operationName": "TokenEmpty"});
+    let post = |body: &Value, token: Option<String>| {
+        let mut rb = app.http.post(format!("{}/graphql", app.base)).json(body);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        async move { rb.send().await.expect("request").json::<Value>().await.expect("json") }
+    };
+    let statements = || app.campaign_statements.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Learned from the admin's answers, then answered by the plan for the viewer.
+    let learned = post(&page, Some(app.admin_token.clone())).await;
+    assert_eq!(learned["data"]["campaigns"]["nodes"].as_array().map(Vec::len), Some(3), "{learned}");
+    assert_eq!(learned["data"]["campaigns"]["totalCount"], 7, "{learned}");
+    let nothing = post(&empty, Some(app.admin_token.clone())).await;
+    assert_eq!(nothing["data"]["campaigns"]["nodes"], json!([]), "{nothing}");
+    let before = (compiled_requests(&app, "TokenPage").await, compiled_requests(&app, "TokenEmpty").await);
+    let seen = statements().len();
+    assert_eq!(post(&page, Some(token.clone())).await, learned, "a viewer reads the same page");
+    let sql = statements()[seen..].to_vec();
+    assert_eq!(sql.len(), 2, "the page, the token in it, then COUNT: {sql:?}");
+    assert!(sql[0].contains("api_tokens") && sql[0].contains("revoked_at"), "the token is checked in the page's statement: {sql:?}");
+    assert_eq!(post(&empty, Some(token.clone())).await, nothing, "an empty page for a current token");
+    assert_eq!(compiled_requests(&app, "TokenPage").await - before.0, 1, "answered by the plan");
+    assert_eq!(compiled_requests(&app, "TokenEmpty").await - before.1, 1, "the empty page answered by the plan");
+    // Last used is written off the request path.
+    eventually(10, "the viewer's last-used time is written", || async {
+        domain::entity::api_token::Entity::find_by_id(viewer.id).one(&app.db).await.ok().flatten().and_then(|t| t.last_used_at)
+    })
+    .await;
+    // Revoked a moment ago: refused from the next request, by the schema's path.
+    let revoked = app.gql("mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }", json!({"id": viewer.id.to_string()})).await;
+    assert!(revoked["data"]["revokeApiToken"]["revokedAt"].is_string(), "{revoked}");
+    for (who, t) in
+        [("revoked", Some(token)), ("unknown", Some("ob_not_a_token".to_string())), ("an unknown role", Some(odd_token)), ("none", None)]
+    {
+        let seen = statements().len();
+        let r = post(&page, t).await;
+        assert_eq!(code(&r), "UNAUTHENTICATED", "{who}: {r}");
+        assert!(r["data"].is_null() || r["data"]["campaigns"].is_null(), "{who}: no rows: {r}");
+        let sql = statements()[seen..].to_vec();
+        assert!(sql.iter().all(|s| !s.to_uppercase().contains("COUNT(")), "{who}: the database never counts for it: {sql:?}");
+    }
+    assert_eq!(compiled_requests(&app, "TokenPage").await - before.0, 1, "only the current token's request was the plan's");
 }
