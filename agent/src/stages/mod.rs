@@ -1,11 +1,13 @@
 //! A sync run as explicit stages, each in its own module:
 //!
 //! 1. [`fetch`]: pages fetched (rate-limited, cached, retried) and parsed in a task of their
-//!    own, one page ahead of the run, over a bounded channel;
+//!    own, one page ahead of the evaluate stage, over a bounded channel;
 //! 2. [`evaluate`]: each offer checked, filtered and transformed into a campaign draft (the
-//!    pure [`crate::pipeline`]); skipped offers logged only when their verdict changes;
-//! 3. [`write`]: drafts compared with their campaigns and written in one fenced transaction
-//!    per page, child rows only where they changed;
+//!    pure [`crate::pipeline`]) in a task of its own, between fetch and the run, over a
+//!    bounded channel: page `n + 1` is evaluated while page `n` is written;
+//! 3. [`write`]: on the run's task, drafts compared with their campaigns and written in one
+//!    fenced transaction per page, child rows only where they changed; skipped offers logged
+//!    only when their verdict changes;
 //! 4. [`reconcile`]: after the last page, campaigns whose offers left the feed are paused or
 //!    deleted under the vanish policy and its guard rail.
 //!
