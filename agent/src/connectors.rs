@@ -46,9 +46,6 @@ pub enum FetchError {
     /// not call (loopback, private, link-local...): nothing was sent, nothing is retried.
     #[error("refused target: {0}")]
     TargetRefused(String),
-    /// A fault in offerbridge itself (a stage that panicked): the run fails, nothing is paused.
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 impl FetchError {
@@ -62,7 +59,6 @@ impl FetchError {
             FetchError::NotFound(_) => "UPSTREAM_NOT_FOUND",
             FetchError::Config(_) => "CONNECTOR_CONFIG",
             FetchError::TargetRefused(_) => "TARGET_REFUSED",
-            FetchError::Internal(_) => "INTERNAL",
         }
     }
 }

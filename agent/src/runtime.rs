@@ -42,8 +42,8 @@ use crate::{
     offer::CanonicalOffer,
     pipeline::{self, Rates, Rules, Verdict},
     stages::{
-        evaluate::{self, Evaluator, Staged},
-        fetch::{Fetcher, Probe},
+        evaluate::{self, Tally},
+        fetch::{Fetched, Fetcher, Probe},
         log_row, write,
     },
 };
@@ -87,27 +87,6 @@ pub struct Counters {
     pub locked_kept: i64,
     /// Offers the feed sent more than once (the first is used).
     pub duplicates: i64,
-}
-
-impl Counters {
-    /// Both counts added, field by field (the evaluate and write stages count apart).
-    pub fn plus(&self, o: &Counters) -> Counters {
-        Counters {
-            fetched: self.fetched + o.fetched,
-            not_selected: self.not_selected + o.not_selected,
-            filtered: self.filtered + o.filtered,
-            created: self.created + o.created,
-            updated: self.updated + o.updated,
-            unchanged: self.unchanged + o.unchanged,
-            paused: self.paused + o.paused,
-            reactivated: self.reactivated + o.reactivated,
-            deleted: self.deleted + o.deleted,
-            invalid: self.invalid + o.invalid,
-            errors: self.errors + o.errors,
-            locked_kept: self.locked_kept + o.locked_kept,
-            duplicates: self.duplicates + o.duplicates,
-        }
-    }
 }
 
 /// What a finished run reports (for the CLI and tests).
@@ -1046,165 +1025,162 @@ impl Agent {
             }
         }
         let updatable: HashSet<&'static str> = settings.updatable_columns.iter().map(|c| c.as_str()).collect();
-        // Memory per run is at most three pages (the one written, the one evaluated, the one
-        // fetched ahead) plus the set of external ids seen (16 bytes each): existing campaigns
-        // are looked up page by page.
+        // Memory per run is two pages (the one written, the one fetched ahead) plus the set of
+        // external ids seen (16 bytes each): existing campaigns are looked up page by page.
         let relog_after = chrono::Duration::from_std(self.cfg.agent.log_retention / 2).unwrap_or(chrono::Duration::days(15));
         let mut skipped_known =
             skipped_offer::Entity::find().filter(skipped_offer::Column::IntegrationId.eq(i.id)).one(db).await?.is_some();
-        // Counted by the evaluate stage (as of its last page) and by the write stage: a run's
-        // counters are their sum.
-        let (mut staged, mut filter_counts) = (Counters::default(), BTreeMap::new());
-        let mut written = Counters::default();
+        let mut tally = Tally::default();
         let mut last_event = Instant::now();
         let mut changed_fields: BTreeMap<String, i64> = BTreeMap::new();
         let mut analyzed = false;
         let mut created_in_run: i64 = 0;
+        let mut per_page: u64 = 0;
         let page_size = settings.page_size.unwrap_or(conn.info().default_page_size);
         let secrets = Scaffold::secrets(conn.as_ref(), &creds);
         let probe = Probe { db: self.db.clone(), integration_id: i.id, seed: rules.source_seed(&secrets) };
-        let fetcher = Fetcher::start(self.scaffold.clone(), conn.clone(), creds.clone(), settings.rate_limit_per_second, page_size, probe);
-        let mut stages = Evaluator::start(fetcher, rules, i.id, run.id);
-        let tally =
-            loop {
-                let next = tokio::select! {
-                    biased;
-                    _ = lease.stop.cancelled() => None,
-                    s = stages.next() => s,
-                };
-                let (cursor, mut evaluated, report, pages_total, last) = match next {
-                    Some(Staged::Page { cursor, evaluated, report, pages_total, counters, filter_counts: f, last })
-                        if !lease.stop.is_cancelled() =>
-                    {
-                        (staged, filter_counts) = (counters, f);
-                        (cursor, evaluated, report, pages_total, last)
-                    }
-                    Some(Staged::Failed { cursor, failure: f }) if !lease.stop.is_cancelled() => {
-                        drop(stages);
-                        let last = f.last_response.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default());
-                        let msg = format!("page {} failed after {} attempt(s): {}", cursor.page, f.attempts, f.error);
-                        return self.fail_run(i, run, dry_run, staged.plus(&written), filter_counts, &f.error, msg, last).await;
-                    }
-                    Some(Staged::Broken(e)) if !lease.stop.is_cancelled() => {
-                        drop(stages);
-                        let msg = e.to_string();
-                        return self.fail_run(i, run, dry_run, staged.plus(&written), filter_counts, &e, msg, None).await;
-                    }
-                    // Stopped (the channel only ends without a message when the task was aborted).
-                    _ => {
-                        drop(stages);
-                        let counters = staged.plus(&written);
-                        self.finish(
-                            i,
-                            run.id,
-                            RunStatus::Cancelled,
-                            &counters,
-                            &filter_counts,
-                            Some(("SHUTDOWN", "the agent stopped before the run finished; nothing was paused".into(), None)),
-                            dry_run,
-                            run.request_id,
-                        )
-                        .await?;
-                        return Ok(RunSummary {
-                            run_id: run.id,
-                            status: RunStatus::Cancelled,
-                            counters,
-                            filter_counts,
-                            error: None,
-                            error_code: Some("SHUTDOWN".into()),
-                        });
-                    }
-                };
-                let mut logs: Vec<log_entry::ActiveModel> = report
-                    .rate_limit_waits
-                    .iter()
-                    .map(|w| {
-                        log_row(
-                            i.id,
-                            run.id,
-                            LogLevel::Warn,
-                            "RATE_LIMIT_WAIT",
-                            None,
-                            &format!("the advertiser rate-limited page {}: waited {:.1} s", cursor.page, w.as_secs_f64()),
-                        )
-                    })
-                    .collect();
-                let t = now();
-                // Write the page: one transaction, fenced by the lease.
-                let tx = write_tx(db).await?;
-                if !dry_run {
-                    self.renew(&tx, lease).await?;
+        let mut fetcher =
+            Fetcher::start(self.scaffold.clone(), conn.clone(), creds.clone(), settings.rate_limit_per_second, page_size, probe);
+        loop {
+            let fetched = tokio::select! {
+                biased;
+                _ = lease.stop.cancelled() => None,
+                f = fetcher.next() => f,
+            };
+            let (cursor, page, report, last) = match fetched {
+                Some(Fetched::Page { cursor, page, report, last }) if !lease.stop.is_cancelled() => (cursor, page, report, last),
+                Some(Fetched::Failed { cursor, failure: f }) if !lease.stop.is_cancelled() => {
+                    drop(fetcher);
+                    let last = f.last_response.as_ref().map(|l| serde_json::to_string(l).unwrap_or_default());
+                    let msg = format!("page {} failed after {} attempt(s): {}", cursor.page, f.attempts, f.error);
+                    return self.fail_run(i, run, dry_run, tally.counters, tally.filter_counts, &f.error, msg, last).await;
                 }
-                logs.append(&mut evaluated.logs);
-                if dry_run {
-                    logs.extend(evaluated.skipped.iter().map(|s| {
-                        log_row(i.id, run.id, LogLevel::Info, s.code, Some(&s.external_id), &format!("offer skipped: {}", s.reason))
-                    }));
-                } else {
-                    evaluate::record_skipped(&tx, i.id, run.id, &evaluated, relog_after, t, &mut skipped_known, &mut logs).await?;
+                Some(Fetched::Broken(e)) if !lease.stop.is_cancelled() => {
+                    drop(fetcher);
+                    let msg = e.to_string();
+                    return self.fail_run(i, run, dry_run, tally.counters, tally.filter_counts, &e, msg, None).await;
                 }
-                let created_before = written.created;
-                let plan = write::plan_page(
-                    &tx,
-                    i.id,
-                    run.id,
-                    &evaluated.drafts,
-                    &updatable,
-                    t,
-                    &secrets,
-                    &mut written,
-                    &mut changed_fields,
-                    &mut logs,
-                )
-                .await?;
-                let page_created = written.created - created_before;
-                if !dry_run {
-                    write::write_page(&tx, plan).await?;
-                }
-                events::log_many(&tx, logs).await?;
-                let counters = &staged.plus(&written);
-                progress.pages_done = cursor.page as i32;
-                progress.pages_total = pages_total.map(|t| Ord::max(t, progress.pages_done));
-                progress.fetched = counters.fetched;
-                progress.created = counters.created;
-                progress.updated = counters.updated;
-                progress.unchanged = counters.unchanged;
-                progress.filtered = counters.filtered;
-                sync_run::Entity::update_many()
-                    .col_expr(sync_run::Column::PagesDone, Expr::value(progress.pages_done))
-                    .col_expr(sync_run::Column::PagesTotal, Expr::value(progress.pages_total))
-                    .col_expr(sync_run::Column::Counters, Expr::value(serde_json::to_string(counters).unwrap_or_default()))
-                    .col_expr(sync_run::Column::FilterCounts, Expr::value(serde_json::to_string(&filter_counts).unwrap_or_default()))
-                    .filter(sync_run::Column::Id.eq(run.id))
-                    .exec(&tx)
+                // Stopped (the channel only ends without a message when the task was aborted).
+                _ => {
+                    drop(fetcher);
+                    self.finish(
+                        i,
+                        run.id,
+                        RunStatus::Cancelled,
+                        &tally.counters,
+                        &tally.filter_counts,
+                        Some(("SHUTDOWN", "the agent stopped before the run finished; nothing was paused".into(), None)),
+                        dry_run,
+                        run.request_id,
+                    )
                     .await?;
-                // Progress events are coalesced: at most 4 per second per run.
-                if last_event.elapsed() >= Duration::from_millis(250) || cursor.page == 1 {
-                    events::append(&tx, kind::RUN_PROGRESS, Some(i.id), Some(run.id), None, progress).await?;
-                    last_event = Instant::now();
-                }
-                tx.commit().await?;
-                // PostgreSQL plans the per-page lookup from table statistics, and a table that
-                // grows by thousands of rows inside one run has none yet (autovacuum analyzes a
-                // minute later): without them the planner scans it for every page. Statistics
-                // taken once in the run, after its first thousand new campaigns, are enough: they
-                // tell the planner the table is indexed and selective, and it keeps using the index
-                // as the table grows. Refreshes that add a few campaigns never analyze.
-                created_in_run += page_created;
-                if !dry_run && !analyzed && created_in_run >= ANALYZE_AFTER && db.get_database_backend() == sea_orm::DbBackend::Postgres {
-                    analyzed = true;
-                    if let Err(e) =
-                        db.execute_unprepared("ANALYZE campaigns, campaign_countries, campaign_payouts, campaign_publisher_payouts").await
-                    {
-                        tracing::warn!(error = %e, "ANALYZE failed; lookups may be slow until autovacuum runs");
-                    }
-                }
-                if let Some(mut tally) = last {
-                    tally.counters = tally.counters.plus(&written);
-                    break *tally;
+                    return Ok(RunSummary {
+                        run_id: run.id,
+                        status: RunStatus::Cancelled,
+                        counters: tally.counters,
+                        filter_counts: tally.filter_counts,
+                        error: None,
+                        error_code: Some("SHUTDOWN".into()),
+                    });
                 }
             };
-        drop(stages);
+            let mut logs: Vec<log_entry::ActiveModel> = report
+                .rate_limit_waits
+                .iter()
+                .map(|w| {
+                    log_row(
+                        i.id,
+                        run.id,
+                        LogLevel::Warn,
+                        "RATE_LIMIT_WAIT",
+                        None,
+                        &format!("the advertiser rate-limited page {}: waited {:.1} s", cursor.page, w.as_secs_f64()),
+                    )
+                })
+                .collect();
+            let t = now();
+            if cursor.page == 1
+                && let Some(total) = page.total_records
+            {
+                tally.seen.expect(total);
+            }
+            let evaluated = evaluate::evaluate_page(&page, &rules, i.id, run.id, page.now.unwrap_or_else(Utc::now), &mut tally);
+            // Platforms that send a record count but no page count (Everflow's `total_count`)
+            // still get an honest total.
+            // (Divided by the size the platform really sends: some cap it below what we ask.)
+            per_page = Ord::max(per_page, page.records as u64);
+            let pages_total = page
+                .total_pages
+                .map(u64::from)
+                .or_else(|| page.total_records.map(|r| r.div_ceil(Ord::max(per_page, 1))))
+                .map(|p| i32::try_from(p).unwrap_or(i32::MAX));
+            drop(page);
+            // Write the page: one transaction, fenced by the lease.
+            let tx = write_tx(db).await?;
+            if !dry_run {
+                self.renew(&tx, lease).await?;
+            }
+            logs.extend(evaluated.logs.iter().cloned());
+            if dry_run {
+                logs.extend(
+                    evaluated.skipped.iter().map(|s| {
+                        log_row(i.id, run.id, LogLevel::Info, s.code, Some(&s.external_id), &format!("offer skipped: {}", s.reason))
+                    }),
+                );
+            } else {
+                evaluate::record_skipped(&tx, i.id, run.id, &evaluated, relog_after, t, &mut skipped_known, &mut logs).await?;
+            }
+            let counters = &mut tally.counters;
+            let drafts = &evaluated.drafts;
+            let created_before = counters.created;
+            let plan =
+                write::plan_page(&tx, i.id, run.id, drafts, &updatable, t, &secrets, counters, &mut changed_fields, &mut logs).await?;
+            let page_created = counters.created - created_before;
+            if !dry_run {
+                write::write_page(&tx, plan).await?;
+            }
+            events::log_many(&tx, logs).await?;
+            progress.pages_done = cursor.page as i32;
+            progress.pages_total = pages_total.map(|t| Ord::max(t, progress.pages_done));
+            progress.fetched = counters.fetched;
+            progress.created = counters.created;
+            progress.updated = counters.updated;
+            progress.unchanged = counters.unchanged;
+            progress.filtered = counters.filtered;
+            sync_run::Entity::update_many()
+                .col_expr(sync_run::Column::PagesDone, Expr::value(progress.pages_done))
+                .col_expr(sync_run::Column::PagesTotal, Expr::value(progress.pages_total))
+                .col_expr(sync_run::Column::Counters, Expr::value(serde_json::to_string(&*counters).unwrap_or_default()))
+                .col_expr(sync_run::Column::FilterCounts, Expr::value(serde_json::to_string(&tally.filter_counts).unwrap_or_default()))
+                .filter(sync_run::Column::Id.eq(run.id))
+                .exec(&tx)
+                .await?;
+            // Progress events are coalesced: at most 4 per second per run.
+            if last_event.elapsed() >= Duration::from_millis(250) || cursor.page == 1 {
+                events::append(&tx, kind::RUN_PROGRESS, Some(i.id), Some(run.id), None, progress).await?;
+                last_event = Instant::now();
+            }
+            tx.commit().await?;
+            // PostgreSQL plans the per-page lookup from table statistics, and a table that
+            // grows by thousands of rows inside one run has none yet (autovacuum analyzes a
+            // minute later): without them the planner scans it for every page. Statistics
+            // taken once in the run, after its first thousand new campaigns, are enough: they
+            // tell the planner the table is indexed and selective, and it keeps using the index
+            // as the table grows. Refreshes that add a few campaigns never analyze.
+            created_in_run += page_created;
+            if !dry_run && !analyzed && created_in_run >= ANALYZE_AFTER && db.get_database_backend() == sea_orm::DbBackend::Postgres {
+                analyzed = true;
+                if let Err(e) =
+                    db.execute_unprepared("ANALYZE campaigns, campaign_countries, campaign_payouts, campaign_publisher_payouts").await
+                {
+                    tracing::warn!(error = %e, "ANALYZE failed; lookups may be slow until autovacuum runs");
+                }
+            }
+            if last {
+                break;
+            }
+        }
+        drop(fetcher);
         self.reconcile(lease, i, run, dry_run, tally, changed_fields).await
     }
 

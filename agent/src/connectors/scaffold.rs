@@ -636,7 +636,6 @@ fn redact_error(e: FetchError, secrets: &[String]) -> FetchError {
         FetchError::NotFound(m) => FetchError::NotFound(r(m)),
         FetchError::Config(m) => FetchError::Config(r(m)),
         FetchError::TargetRefused(m) => FetchError::TargetRefused(r(m)),
-        FetchError::Internal(m) => FetchError::Internal(r(m)),
     }
 }
 

@@ -1,5 +1,4 @@
-//! Stage 2, evaluate: a page's offers become campaign drafts, or verdicts with a reason, in a
-//! task of its own ([`Evaluator`]) between the fetch stage and the run, which writes.
+//! Stage 2, evaluate: a page's offers become campaign drafts, or verdicts with a reason.
 //!
 //! Invalid offers (their campaign keeps its last good values) and duplicates are logged every
 //! time; an offer a filter skips is logged when its verdict changes ([`record_skipped`]), and
@@ -16,14 +15,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set
 use sha2::{Digest, Sha256};
 
 use super::log_row;
-use tokio::sync::mpsc;
-
-use super::fetch::{self, Fetched, Fetcher};
 use crate::{
-    connectors::{
-        Cursor, FetchError, Page,
-        scaffold::{FetchFailure, FetchReport},
-    },
+    connectors::Page,
     pipeline::{self, CampaignDraft, Rules, Verdict},
     runtime::Counters,
 };
@@ -94,109 +87,6 @@ impl SeenIds {
                 j -= 1;
             }
         }
-    }
-}
-
-/// What the stage hands to the run, in feed order.
-pub enum Staged {
-    /// One page, evaluated. `counters` and `filter_counts` are this stage's so far (fetched,
-    /// unchanged records, invalid, duplicates, filtered, not selected); the last page carries
-    /// the whole [`Tally`] (the seen ids reconcile needs).
-    Page {
-        cursor: Cursor,
-        evaluated: Evaluated,
-        report: FetchReport,
-        /// Pages the feed has, as far as the platform says (or its record count implies).
-        pages_total: Option<i32>,
-        counters: Counters,
-        filter_counts: BTreeMap<String, i64>,
-        last: Option<Box<Tally>>,
-    },
-    /// The page at `cursor` could not be fetched after its attempts.
-    Failed { cursor: Cursor, failure: FetchFailure },
-    /// The feed's paging is broken (a repeating page, too many pages).
-    Broken(FetchError),
-}
-
-/// The evaluate stage's task: takes the [`Fetcher`]'s pages and evaluates each one while the
-/// run writes the one before, on another core. It takes page `n + 1` only once the run has
-/// taken page `n`, so at most one evaluated page waits. Dropping the `Evaluator` ends the task
-/// and the fetch stage's.
-pub struct Evaluator {
-    rx: mpsc::Receiver<Staged>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Evaluator {
-    pub fn start(mut fetcher: Fetcher, rules: Rules, integration_id: i64, run_id: i64) -> Self {
-        let (tx, rx) = mpsc::channel(1);
-        let task = tokio::spawn(async move {
-            let mut tally = Tally::default();
-            // The most records a page has brought: a platform may send fewer than asked.
-            let mut per_page: u64 = 0;
-            loop {
-                let Ok(permit) = tx.reserve().await else { return };
-                let msg = match fetcher.next().await {
-                    None => return,
-                    Some(Fetched::Failed { cursor, failure }) => Staged::Failed { cursor, failure },
-                    Some(Fetched::Broken(e)) => Staged::Broken(e),
-                    Some(Fetched::Page { cursor, page, report, last }) => {
-                        if cursor.page == 1
-                            && let Some(total) = page.total_records
-                        {
-                            tally.seen.expect(total);
-                        }
-                        let evaluated = evaluate_page(&page, &rules, integration_id, run_id, page.now.unwrap_or_else(Utc::now), &mut tally);
-                        // Platforms that send a record count but no page count (Everflow's
-                        // `total_count`) still get an honest total, divided by the size the
-                        // platform really sends.
-                        per_page = Ord::max(per_page, page.records as u64);
-                        let pages_total = page
-                            .total_pages
-                            .map(u64::from)
-                            .or_else(|| page.total_records.map(|r| r.div_ceil(Ord::max(per_page, 1))))
-                            .map(|p| i32::try_from(p).unwrap_or(i32::MAX));
-                        Staged::Page {
-                            cursor,
-                            evaluated,
-                            report,
-                            pages_total,
-                            counters: tally.counters.clone(),
-                            filter_counts: tally.filter_counts.clone(),
-                            last: last.then(|| Box::new(std::mem::take(&mut tally))),
-                        }
-                    }
-                };
-                let end = !matches!(msg, Staged::Page { last: None, .. });
-                permit.send(msg);
-                if end {
-                    return;
-                }
-            }
-        });
-        Self { rx, task }
-    }
-
-    /// The next page, or `None` after the last message. A task that died is reported as a
-    /// failure, never as a clean end: a connector that panicked as a broken feed (the fetch
-    /// stage's message), a filter or transform that panicked as an `INTERNAL` one.
-    pub async fn next(&mut self) -> Option<Staged> {
-        match self.rx.recv().await {
-            Some(m) => Some(m),
-            None => match (&mut self.task).await {
-                Err(e) if e.is_panic() => Some(Staged::Broken(FetchError::Internal(format!(
-                    "evaluating the feed's offers failed unexpectedly, nothing was paused: {}",
-                    fetch::panicked(e).unwrap_or_else(|| "a filter or transform panicked".into())
-                )))),
-                _ => None,
-            },
-        }
-    }
-}
-
-impl Drop for Evaluator {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -1,11 +1,10 @@
-//! Stage 1, fetch: walks the feed's pages in a task of its own, one page ahead of the evaluate
-//! stage.
+//! Stage 1, fetch: walks the feed's pages in a task of its own, one page ahead of the run.
 //!
-//! While the evaluate stage works on page `n`, this stage is already fetching (rate-limited,
+//! While the run evaluates and writes page `n`, this stage is already fetching (rate-limited,
 //! cached, retried by the [`Scaffold`]) and parsing page `n + 1`, and no further: it reserves
-//! the channel's one slot before it fetches. With the page the run writes, at most three pages
-//! are in memory whatever the feed's size, and a run that stops (an error, a cancellation) has
-//! fetched at most two pages it will not use. Dropping the [`Fetcher`] ends the task.
+//! the channel's one slot before it fetches, so at most two pages are in memory whatever the
+//! feed's size, and a run that stops (an error, a cancellation) has fetched at most one page
+//! it will not use. Dropping the [`Fetcher`] ends the task.
 
 use std::{collections::HashSet, sync::Arc};
 
@@ -211,20 +210,18 @@ impl Fetcher {
         match self.rx.recv().await {
             Some(m) => Some(m),
             None => match (&mut self.task).await {
-                Err(e) if e.is_panic() => Some(Fetched::Broken(FetchError::InvalidPayload(format!(
-                    "reading the feed failed unexpectedly: {}",
-                    panicked(e).unwrap_or_else(|| "the connector panicked".into())
-                )))),
+                Err(e) if e.is_panic() => {
+                    let p = e.into_panic();
+                    let why = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                    Some(Fetched::Broken(FetchError::InvalidPayload(format!(
+                        "reading the feed failed unexpectedly: {}",
+                        why.unwrap_or_else(|| "the connector panicked".into())
+                    ))))
+                }
                 _ => None,
             },
         }
     }
-}
-
-/// The message of a stage task's panic, if it has one.
-pub(crate) fn panicked(e: tokio::task::JoinError) -> Option<String> {
-    let p = e.into_panic();
-    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
 }
 
 impl Drop for Fetcher {

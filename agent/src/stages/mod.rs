@@ -1,13 +1,13 @@
 //! A sync run as explicit stages, each in its own module:
 //!
 //! 1. [`fetch`]: pages fetched (rate-limited, cached, retried) and parsed in a task of their
-//!    own, one page ahead of the evaluate stage, over a bounded channel;
+//!    own, one page ahead of the run, over a bounded channel;
 //! 2. [`evaluate`]: each offer checked, filtered and transformed into a campaign draft (the
-//!    pure [`crate::pipeline`]) in a task of its own, between fetch and the run, over a
-//!    bounded channel: page `n + 1` is evaluated while page `n` is written;
-//! 3. [`write`]: on the run's task, drafts compared with their campaigns and written in one
-//!    fenced transaction per page, child rows only where they changed; skipped offers logged
-//!    only when their verdict changes;
+//!    pure [`crate::pipeline`]), on the run's task; skipped offers logged only when their
+//!    verdict changes. (In a task of its own, or in the fetch task, it was measured slower on
+//!    two cores: the extra thread competes with the write for the cores, BENCHMARKS.md);
+//! 3. [`write`]: drafts compared with their campaigns and written in one fenced transaction
+//!    per page, child rows only where they changed;
 //! 4. [`reconcile`]: after the last page, campaigns whose offers left the feed are paused or
 //!    deleted under the vanish policy and its guard rail.
 //!
