@@ -463,6 +463,33 @@ async fn compiled_pages_answer_what_the_schema_answers() {
             ],
         ),
         ("{ campaigns { totalCount nodes { externalId payouts { revenue } } } }".into(), None, vec![(json!({}), true)]),
+        // One child table selected: its rows are joined to the page, one statement row per
+        // child row, and grouped back; `first` still counts campaigns.
+        (
+            "query CompiledJoined($first: Int, $after: String) { campaigns(first: $first, after: $after) { pageInfo { hasNextPage endCursor }
+               nodes { id payouts { country excludedCountries goal goalName revenue payout payoutType currency } } } }"
+                .into(),
+            Some("CompiledJoined"),
+            vec![
+                (json!({}), true),
+                (json!({"first": 1}), true),
+                (json!({"first": 2}), true),
+                (json!({"first": 2, "after": cursor(min_id + 1)}), true),
+                (json!({"first": 0}), true),
+            ],
+        ),
+        (
+            "query CompiledCaps($first: Int) { campaigns(first: $first) { edges { cursor node { title caps { source goal event period value
+               visibility counting timezone overDelivery } } } pageInfo { hasNextPage } } }"
+                .into(),
+            Some("CompiledCaps"),
+            vec![(json!({}), true), (json!({"first": 1}), true), (json!({"first": 3}), true)],
+        ),
+        (
+            "query CompiledPublisher { campaigns(first: 5) { nodes { externalId publisherPayouts { publisherId payout source } } } }".into(),
+            Some("CompiledPublisher"),
+            vec![(json!({}), true)],
+        ),
     ];
     for (doc, op, requests) in &cases {
         let body = |vars: &Value| {
