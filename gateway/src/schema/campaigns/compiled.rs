@@ -533,6 +533,10 @@ const PUBLISHER_PAYOUTS: ChildTable = ChildTable {
     alias: "ob_publisher_payouts",
 };
 
+/// The names [`ChildTable::joined`] gives the child columns (`ob_ch_<n>`), made once: a child
+/// table has at most 9 columns.
+static JOINED_NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| (0..9).map(|n| format!("ob_ch_{n}")).collect());
+
 impl ChildTable {
     /// The column that carries this table's rows of each campaign: a correlated subquery
     /// building a JSON array of arrays (`json_agg` on PostgreSQL, `json_group_array` on
@@ -573,8 +577,8 @@ impl ChildTable {
         if r.try_get::<Option<i64>>("", "ob_ch_key")?.is_none() {
             return Ok(None);
         }
-        let names: Vec<String> = (0..self.columns.split(", ").count()).map(|n| format!("ob_ch_{n}")).collect();
-        r.try_get_many("", &names).map(Some)
+        let n = self.columns.matches(", ").count() + 1;
+        r.try_get_many("", &JOINED_NAMES[..n]).map(Some)
     }
 
     /// This table's rows of the campaign in `r`, as the tuples `T`.
@@ -672,7 +676,7 @@ impl Plan {
         let loaded = state.db.query_all_raw(statement).await.and_then(|rows| {
             // No row: the token is unknown or revoked. One row without a campaign: an empty page.
             let Some(first) = rows.first() else { return Ok(None) };
-            let token: (i64, String, String, Option<chrono::DateTime<chrono::Utc>>) = (
+            let caller: (i64, String, String, Option<chrono::DateTime<chrono::Utc>>) = (
                 first.try_get("", "ob_token_id")?,
                 first.try_get("", "ob_token_name")?,
                 first.try_get("", "ob_token_role")?,
@@ -691,7 +695,7 @@ impl Plan {
                     add_joined(joined, r, row, id)?;
                 }
             }
-            Ok(Some((token, page)))
+            Ok(Some((caller, page)))
         });
         let stepped_aside = |e: sea_orm::DbErr| {
             // The schema answers instead, with its own error if the database has one.
@@ -797,7 +801,7 @@ impl Plan {
     fn row(&self, r: &sea_orm::QueryResult, joined: Option<&ChildTable>) -> Result<Row, sea_orm::DbErr> {
         let c = self.campaign(r)?;
         let id = c.id;
-        // A joined table's rows come one per statement row ([`Plan::add_joined`]).
+        // A joined table's rows come one per statement row ([`add_joined`]).
         let json = |wanted: bool, table: &ChildTable| wanted && joined.is_none_or(|j| j.alias != table.alias);
         Ok(Row {
             campaign: Campaign::from(c),
@@ -1079,6 +1083,16 @@ impl Serialize for PublisherPayoutOut<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every child table's columns have a joined name (`read_joined` slices the names).
+    #[test]
+    fn every_joined_child_column_has_a_name() {
+        for t in [PAYOUTS, CAPS, PUBLISHER_PAYOUTS] {
+            let n = t.columns.matches(", ").count() + 1;
+            assert!(n <= JOINED_NAMES.len(), "{}: {n} columns", t.table);
+            assert!(t.joined("SELECT 1 AS id").contains(&format!("AS {}", JOINED_NAMES[n - 1])), "{}", t.table);
+        }
+    }
 
     #[test]
     fn the_filter_fields_are_the_schemas() {
